@@ -1,0 +1,369 @@
+"""Experiment configuration: nested dataclasses loaded from YAML.
+
+The dataclasses below are the single source of defaults. A YAML file holds only
+the values that differ from them, and ``--override section.key=value`` changes
+one value on top of that. Every key and every value is checked: an unknown key
+or a value of the wrong type raises :class:`ConfigError`, whose message names
+the key, its section and the closest valid keys. Scripts turn that error into
+exit code 2 (see :func:`load_config_or_exit`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+# --------------------------------------------------------------------------- #
+# The configuration tree                                                       #
+# --------------------------------------------------------------------------- #
+@dataclass
+class EncoderConfig:
+    type: Literal["transformer", "conformer"] = "transformer"
+    num_layers: int = 4
+    num_heads: int = 4
+    ffn_dim: int = 512
+    dropout: float = 0.1
+    attn_dropout: float = 0.0
+    conv_kernel: int = 15  # conformer depthwise conv kernel (odd)
+
+
+@dataclass
+class PredictorConfig:
+    """CIF predictor: conv + linear + sigmoid gives the per-frame weight alpha."""
+
+    conv_kernel: int = 3
+    threshold: float = 1.0  # integrate-and-fire threshold
+    tail_threshold: float = 0.45  # inference: a leftover weight above this fires one last token
+    dropout: float = 0.1
+
+
+@dataclass
+class DecoderConfig:
+    num_layers: int = 2
+    num_heads: int = 4
+    ffn_dim: int = 512
+    dropout: float = 0.1
+
+
+@dataclass
+class ModelConfig:
+    name: Literal["paraformer", "ctc", "transformer_ar"] = "paraformer"
+    d_model: int = 128  # D
+    subsampling: int = 4  # conv2d front end: 4 (two stride-2 convs) or 2 or 8
+    attention_impl: Literal["math", "sdpa"] = "math"
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    sampling_ratio: float = 0.75  # GLM lambda; 0 disables glancing sampling
+    ctc_weight: float = 0.3  # paraformer: weight of the auxiliary CTC loss (0 = no CTC head)
+    mae_weight: float = 1.0  # paraformer: weight of the CIF token-count loss
+    label_smoothing: float = 0.1
+
+
+@dataclass
+class LossConfig:
+    ctc_impl: Literal["ours", "torch"] = "ours"
+
+
+@dataclass
+class DataConfig:
+    dataset: Literal["toy", "manifest"] = "toy"
+    # Toy sequence task (src/data/toy_seq2seq.py).
+    train_size: int = 4000
+    val_size: int = 200
+    test_size: int = 200
+    seed: int = 1234  # sample i of a split depends only on (seed, split, i)
+    feat_dim: int = 80  # F
+    min_words: int = 1
+    max_words: int = 4
+    min_frames_per_char: int = 4  # >= subsampling keeps <= 1 token per subsampled frame
+    max_frames_per_char: int = 8
+    blend_frames: int = 2  # neighbouring characters cross-fade over this many frames
+    noise_std: float = 0.3
+    # Real audio (JSONL manifests with NeMo keys audio_filepath, duration, text).
+    train_manifest: str = ""
+    val_manifest: str = ""
+    test_manifest: str = ""
+    max_duration: float = 30.0  # seconds; longer utterances are skipped in training
+    cache_dir: str = ""  # fbank cache; empty = <manifest folder>/.fbank_cache
+    # Batching.
+    bucket_size_multiplier: int = 20  # sort this many batches' worth by length, then batch
+    num_workers: int = 0
+
+
+@dataclass
+class FeaturesConfig:
+    """Kaldi-style log-mel filterbank (src/data/features.py)."""
+
+    sample_rate: int = 16000
+    frame_length_ms: float = 25.0
+    frame_shift_ms: float = 10.0
+    num_mel_bins: int = 80
+    preemphasis: float = 0.97
+    window: Literal["povey", "hamming"] = "povey"
+    remove_dc_offset: bool = True
+    dither: float = 1.0  # training only
+    low_freq: float = 20.0
+    high_freq: float = 0.0  # <= 0 means nyquist + high_freq
+    energy_floor: float = 1e-10
+    apply_cmvn: bool = True  # global mean/variance normalisation from training statistics
+
+
+@dataclass
+class SpecAugmentConfig:
+    enabled: bool = False
+    num_freq_masks: int = 2
+    freq_mask_width: int = 10
+    num_time_masks: int = 2
+    time_mask_width: int = 20
+
+
+@dataclass
+class TrainingConfig:
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    num_epochs: int = 20
+    max_steps: int = 0  # 0 = no cap; otherwise stop after this many optimizer steps
+    scheduler: Literal["noam", "cosine"] = "cosine"
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.01  # cosine decays to learning_rate * min_lr_ratio
+    max_grad_norm: float = 5.0  # 0 = no clipping
+    grad_accum_steps: int = 1
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True  # only on CUDA: bf16 where supported, else fp16 + GradScaler
+    grad_checkpointing: bool = False
+    compile: bool = False
+    deterministic: bool = False
+    log_every: int = 20  # steps between train.log lines
+
+
+@dataclass
+class DecodeConfig:
+    method: Literal["greedy", "beam"] = "greedy"
+    beam_size: int = 4
+    length_penalty: float = 1.0  # AR beam: score / length**length_penalty
+    ctc_weight: float = 0.5  # paraformer beam: weight of the CTC score in rescoring
+
+
+@dataclass
+class ServeConfig:
+    max_frames: int = 6000  # 60 s of 10 ms frames
+    max_body_bytes: int = 10_000_000
+    max_audio_seconds: float = 60.0
+    batch_window_ms: float = 10.0  # dynamic batching: how long to collect requests
+    max_batch_size: int = 16
+
+
+@dataclass
+class ExperimentConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+
+
+# --------------------------------------------------------------------------- #
+# Loading, checking, overriding, dumping (identical in both projects)          #
+# --------------------------------------------------------------------------- #
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message says how to fix it."""
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"{hint} Valid keys: {', '.join(valid)}."
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin is not None:
+        return str(tp).replace("typing.", "")
+    return getattr(tp, "__name__", str(tp))
+
+
+_FLOAT_LITERAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Return ``value`` checked against the annotation ``tp`` (ints widen to float)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    bad = ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(repr(a) for a in args)}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                pass
+        raise bad
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}: {value!r}")
+            return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else Any
+        items = [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is float:
+        # PyYAML reads "1e-4" (no dot) as a string; accept such numeric literals.
+        if isinstance(value, str) and _FLOAT_LITERAL.fullmatch(value.strip()):
+            return float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise ConfigError(f"{where}: unsupported annotation {tp!r}")  # a bug in this file
+
+
+def _build(cls: type, data: dict[str, Any], section: str) -> Any:
+    """Build dataclass ``cls`` from ``data``, recursing into nested dataclasses."""
+    name = section or "top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"section '{name}' must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in hints:
+            full = f"{section}.{key}" if section else key
+            raise ConfigError(f"unknown key '{key}' in section '{name}' ({full}).{_suggest(str(key), valid)}")
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{section}.{key}" if section else key
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, full)
+        else:
+            kwargs[key] = _coerce(value, tp, full)
+    return cls(**kwargs)
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested dict (tuples become lists) for YAML, JSON and checkpoints."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
+    """Rebuild (and re-check) a config, e.g. the one stored in a checkpoint."""
+    return _build(ExperimentConfig, data, "")
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like section.key=value, e.g. training.batch_size=32")
+    path, raw = text.split("=", 1)
+    keys = path.strip().split(".")
+    if len(keys) < 2 or not all(keys):
+        raise ConfigError(f"override '{text}': the key must be dotted, e.g. training.batch_size=32")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override '{text}': the value is not a YAML scalar ({e})") from None
+    return keys, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Write each ``a.b.c=value`` into the nested dict ``data`` (checked later by _build)."""
+    for text in overrides:
+        keys, value = _parse_override(text)
+        cls: Any = ExperimentConfig
+        node = data
+        for depth, key in enumerate(keys):
+            hints = typing.get_type_hints(cls)
+            if key not in hints:
+                section = ".".join(keys[:depth]) or "top level"
+                valid = [f.name for f in dataclasses.fields(cls)]
+                raise ConfigError(f"unknown key '{key}' in section '{section}' (override '{text}').{_suggest(key, valid)}")
+            if depth == len(keys) - 1:
+                if dataclasses.is_dataclass(hints[key]):
+                    raise ConfigError(f"override '{text}': '{'.'.join(keys)}' is a section; set one of its keys")
+                node[key] = value
+            else:
+                if not dataclasses.is_dataclass(hints[key]):
+                    raise ConfigError(f"override '{text}': '{'.'.join(keys[: depth + 1])}' is a value, not a section")
+                cls = hints[key]
+                node = node.setdefault(key, {})
+                if not isinstance(node, dict):
+                    raise ConfigError(f"override '{text}': section '{key}' in the file is not a mapping")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Defaults, then the YAML file at ``path`` (if any), then ``overrides``."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
+    data = apply_overrides(data, list(overrides or []))
+    return _build(ExperimentConfig, data, "")
+
+
+def load_config_or_exit(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """:func:`load_config` for scripts: a bad config prints the reason and exits with code 2."""
+    try:
+        return load_config(path, overrides)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def dump_config(cfg: ExperimentConfig, path: str | Path | None = None) -> str:
+    """The resolved config as YAML; also written to ``path`` when given."""
+    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+    if path is not None:
+        Path(path).write_text(text)
+    return text
