@@ -37,6 +37,7 @@ class TransformerConfig:
     dropout: float = 0.0
     attn_dropout: float = 0.0
     pos_encoding: Literal["sinusoidal", "learned"] = "sinusoidal"
+    pos_max_size: int = 32  # learned pos_encoding: largest bottleneck side (image side / 2**depth) it covers
     # Project the bottleneck's C channels to D (and back) with 1x1 convs.
     # When False, D must equal the bottleneck's channel count.
     project: bool = True
@@ -61,6 +62,7 @@ class LossConfig:
     ce_weight: float = 1.0
     dice_weight: float = 1.0
     dice_smooth: float = 1.0
+    dice_include_background: bool = True  # average the Dice loss over class 0 too (K > 1 only)
 
 
 @dataclass
