@@ -90,6 +90,8 @@ class DataConfig:
     max_frames_per_char: int = 8
     blend_frames: int = 2  # neighbouring characters cross-fade over this many frames
     noise_std: float = 0.3
+    silence_frames: int = 8  # leading and trailing silence, so CTC has room for every token and repeat
+    repeat_gap_frames: int = 4  # silence dip between identical neighbours ("ll"); >= subsampling
     # Real audio (JSONL manifests with NeMo keys audio_filepath, duration, text).
     train_manifest: str = ""
     val_manifest: str = ""
