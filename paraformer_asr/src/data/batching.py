@@ -91,10 +91,16 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
+        self.start_batch = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        """Call before each epoch so that the shuffle differs (and all ranks agree)."""
+    def set_epoch(self, epoch: int, *, start_batch: int = 0) -> None:
+        """Call before each epoch so that the shuffle differs (and all ranks agree).
+
+        ``start_batch`` skips this rank's first batches of the epoch: a run
+        resumed mid-epoch continues with exactly the batches it had not seen.
+        """
         self.epoch = epoch
+        self.start_batch = start_batch
 
     def _all_batches(self) -> list[list[int]]:
         n = len(self.lengths)
@@ -120,11 +126,11 @@ class BucketBatchSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self._all_batches()[self.rank :: self.world_size]
+        yield from self._all_batches()[self.rank :: self.world_size][self.start_batch :]
 
     def __len__(self) -> int:
         # Bucketing can leave several short batches, so count them exactly (cheap: indices only).
-        return len(self._all_batches()[self.rank :: self.world_size])
+        return len(self._all_batches()[self.rank :: self.world_size][self.start_batch :])
 
 
 def build_tokenizer(cfg: ExperimentConfig) -> CharTokenizer:
@@ -180,6 +186,7 @@ def build_dataloaders(
     rank: int = 0,
     world_size: int = 1,
     input_dim: int | None = None,
+    splits: tuple[str, ...] = ("train", "val", "test"),
 ) -> dict[str, DataLoader]:
     """``{"train", "val", "test"}`` loaders: bucketed and shuffled for train, length-sorted for eval.
 
@@ -188,9 +195,10 @@ def build_dataloaders(
     """
     datasets = build_datasets(cfg, tokenizer)
     if input_dim is not None:
-        check_feature_dim(datasets["train"], input_dim)
+        check_feature_dim(datasets[splits[0]], input_dim)
     loaders = {}
-    for split, ds in datasets.items():
+    for split in splits:
+        ds = datasets[split]
         train = split == "train"
         sampler = BucketBatchSampler(
             dataset_lengths(ds),
@@ -202,5 +210,13 @@ def build_dataloaders(
             rank=rank if train else 0,
             world_size=world_size if train else 1,
         )
-        loaders[split] = DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers)
+        # A private generator: creating a DataLoader iterator draws a base seed, and drawing it from
+        # the global RNG would shift dropout masks between a resumed run and an uninterrupted one.
+        loaders[split] = DataLoader(
+            ds,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=cfg.data.num_workers,
+            generator=torch.Generator().manual_seed(cfg.training.seed),
+        )
     return loaders

@@ -71,3 +71,12 @@ def test_build_dataloaders_toy_and_feature_dim_check():
         assert "input_dim=40" in str(e) and "data.feat_dim" in str(e)
     else:
         raise AssertionError("a feature-dim mismatch must raise")
+
+
+def test_start_batch_skips_already_seen_batches():
+    lengths = [(i * 37) % 101 for i in range(60)]
+    s = BucketBatchSampler(lengths, 8, seed=2)
+    s.set_epoch(3)
+    full = list(s)
+    s.set_epoch(3, start_batch=2)
+    assert list(s) == full[2:] and len(s) == len(full) - 2
