@@ -98,6 +98,7 @@ class DataConfig:
     test_manifest: str = ""
     max_duration: float = 30.0  # seconds; longer utterances are skipped in training
     cache_dir: str = ""  # fbank cache; empty = <manifest folder>/.fbank_cache
+    feature_cache: bool = True  # false: recompute fbank every epoch (needed for training-time dither)
     # Batching.
     bucket_size_multiplier: int = 20  # sort this many batches' worth by length, then batch
     num_workers: int = 0
