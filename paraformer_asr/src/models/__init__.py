@@ -1,0 +1,28 @@
+"""Model family, chosen by ``model.name``: paraformer, ctc, transformer_ar."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from src.models.ctc_model import CTCModel
+from src.models.paraformer import Paraformer
+from src.models.transformer_ar import TransformerAR
+from src.utils.config import ExperimentConfig
+
+MODEL_REGISTRY: dict[str, type[nn.Module]] = {
+    "paraformer": Paraformer,
+    "ctc": CTCModel,
+    "transformer_ar": TransformerAR,
+}
+
+
+def build_model(cfg: ExperimentConfig, vocab_size: int, input_dim: int) -> nn.Module:
+    """The model named by ``cfg.model.name``, with CTC computed by ``cfg.loss.ctc_impl``."""
+    name = cfg.model.name
+    assert name in MODEL_REGISTRY, f"model.name={name!r} is unknown; valid names: {', '.join(MODEL_REGISTRY)}"
+    model = MODEL_REGISTRY[name](cfg.model, vocab_size=vocab_size, input_dim=input_dim, ctc_impl=cfg.loss.ctc_impl)
+    model.grad_checkpointing = cfg.training.grad_checkpointing
+    return model
+
+
+__all__ = ["MODEL_REGISTRY", "build_model", "Paraformer", "CTCModel", "TransformerAR"]

@@ -35,6 +35,7 @@ class EncoderConfig:
     dropout: float = 0.1
     attn_dropout: float = 0.0
     conv_kernel: int = 15  # conformer depthwise conv kernel (odd)
+    conv_norm: Literal["layer_norm", "batch_norm"] = "layer_norm"  # conformer conv-module norm; layer_norm is padding-invariant in training
 
 
 @dataclass
@@ -158,6 +159,8 @@ class DecodeConfig:
     beam_size: int = 4
     length_penalty: float = 1.0  # AR beam: score / length**length_penalty
     ctc_weight: float = 0.5  # paraformer beam: weight of the CTC score in rescoring
+    length_delta: int = 1  # paraformer beam: also try CIF count N +- 1..delta tokens as candidates
+    max_len: int = 0  # transformer_ar: most output tokens; 0 = one per encoder frame (T')
 
 
 @dataclass
@@ -167,6 +170,11 @@ class ServeConfig:
     max_audio_seconds: float = 60.0
     batch_window_ms: float = 10.0  # dynamic batching: how long to collect requests
     max_batch_size: int = 16
+    batching: bool = True  # False: one request per forward pass (the baseline for the speed-up)
+    max_beam_size: int = 16  # a client's beam_size is capped so one request cannot hog the worker
+    torch_threads: int = 0  # intra-op threads for inference; 0 = torch's default
+    host: str = "127.0.0.1"  # loopback only unless asked: the service has no authentication
+    port: int = 8000
 
 
 @dataclass

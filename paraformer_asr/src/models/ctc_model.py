@@ -1,0 +1,52 @@
+"""Encoder-only CTC model (seed 004's "encoder-only" baseline): encoder + linear CTC head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from src.decode.ctc_prefix_beam import ctc_prefix_beam_search
+from src.decode.greedy import ctc_greedy_search
+from src.decode.hypothesis import Hypothesis
+from src.losses.ctc import ctc_loss
+from src.models.encoder import Encoder
+from src.utils.config import ModelConfig
+
+
+class CTCModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, *, vocab_size: int, input_dim: int, ctc_impl: str = "ours") -> None:
+        super().__init__()
+        self.subsampling = cfg.subsampling
+        self.ctc_impl = ctc_impl
+        self.encoder = Encoder.from_config(
+            cfg.encoder, input_dim=input_dim, d_model=cfg.d_model, subsampling=cfg.subsampling, attention_impl=cfg.attention_impl
+        )
+        self.ctc_head = nn.Linear(cfg.d_model, vocab_size)
+
+    @property
+    def grad_checkpointing(self) -> bool:
+        return self.encoder.grad_checkpointing
+
+    @grad_checkpointing.setter
+    def grad_checkpointing(self, on: bool) -> None:
+        self.encoder.grad_checkpointing = on
+
+    def ctc_log_probs(self, feats: torch.Tensor, feat_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """feats (B, T, F) -> (log-probs (B, T', V), enc_lens (B,))."""
+        enc, enc_lens = self.encoder(feats, feat_lens)  # (B, T', D)
+        return torch.log_softmax(self.ctc_head(enc).float(), dim=-1), enc_lens  # (B, T', V)
+
+    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor, tokens: torch.Tensor, token_lens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """feats (B, T, F), feat_lens (B,), tokens (B, L), token_lens (B,) -> {"loss", "ctc"}."""
+        log_probs, enc_lens = self.ctc_log_probs(feats, feat_lens)  # (B, T', V)
+        ctc = ctc_loss(log_probs, tokens, enc_lens, token_lens, impl=self.ctc_impl)
+        return {"loss": ctc, "ctc": ctc}
+
+    @torch.no_grad()
+    def decode(self, feats: torch.Tensor, feat_lens: torch.Tensor, *, method: str = "greedy", beam_size: int = 4, **opts: float) -> list[Hypothesis]:
+        """Greedy = CTC best path; beam = CTC prefix beam search (top hypothesis)."""
+        assert method in ("greedy", "beam"), f"decode method {method!r} must be 'greedy' or 'beam'"
+        log_probs, enc_lens = self.ctc_log_probs(feats, feat_lens)  # (B, T', V)
+        if method == "greedy":
+            return ctc_greedy_search(log_probs, enc_lens)
+        return [ctc_prefix_beam_search(log_probs[b, : int(enc_lens[b])], beam_size=beam_size)[0] for b in range(log_probs.size(0))]

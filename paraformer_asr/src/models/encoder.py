@@ -1,0 +1,146 @@
+"""Speech encoder: Conv2d subsampling -> positional encoding -> N blocks -> LayerNorm.
+
+``model.encoder.type`` picks the block:
+- ``transformer``: pre-LN, x + MHSA(LN(x)), then x + FFN(LN(x)).
+- ``conformer`` (Gulati et al. 2020): macaron sandwich
+  x + 1/2 FFN(LN x), x + MHSA(LN x), x + Conv(LN x), x + 1/2 FFN(LN x), LN.
+  The two half-step FFNs follow the Macaron-Net reading of a transformer block
+  as an ODE splitting step: each FFN is half of one "drift" update.
+
+``grad_checkpointing`` (set from training.grad_checkpointing) recomputes each
+block's activations in the backward pass instead of storing them: memory
+per block drops to its input, at the cost of a second forward. Dropout masks
+are replayed from the saved RNG state, so outputs and gradients are unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from src.models.attention import MultiHeadAttention
+from src.models.conformer_conv import ConformerConvModule
+from src.models.feed_forward import FeedForward
+from src.models.positional_encoding import PositionalEncoding
+from src.models.subsampling import Conv2dSubsampling
+from src.utils.config import EncoderConfig
+from src.utils.masks import make_pad_mask
+
+
+class TransformerEncoderLayer(nn.Module):
+    """Pre-LN transformer block: (B, T', D), pad_mask (B, T') -> (B, T', D)."""
+
+    def __init__(self, *, dim: int, num_heads: int, ffn_dim: int, dropout: float, attn_dropout: float, attention_impl: str) -> None:
+        super().__init__()
+        self.norm_mha = nn.LayerNorm(dim)
+        self.self_attn = MultiHeadAttention(dim=dim, num_heads=num_heads, dropout=attn_dropout, impl=attention_impl)
+        self.norm_ff = nn.LayerNorm(dim)
+        self.feed_forward = FeedForward(dim=dim, ffn_dim=ffn_dim, dropout=dropout)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+        y = self.norm_mha(x)
+        x = x + self.dropout(self.self_attn(y, y, y, key_pad_mask=pad_mask))  # (B, T', D)
+        return x + self.dropout(self.feed_forward(self.norm_ff(x)))  # (B, T', D)
+
+
+class ConformerEncoderLayer(nn.Module):
+    """Conformer block (macaron FFN, MHSA, conv module, FFN, LN): (B, T', D) -> (B, T', D)."""
+
+    def __init__(
+        self,
+        *,
+        dim: int,
+        num_heads: int,
+        ffn_dim: int,
+        dropout: float,
+        attn_dropout: float,
+        attention_impl: str,
+        conv_kernel: int,
+        conv_norm: str,
+    ) -> None:
+        super().__init__()
+        self.norm_ff_macaron = nn.LayerNorm(dim)
+        self.feed_forward_macaron = FeedForward(dim=dim, ffn_dim=ffn_dim, dropout=dropout, activation="swish")
+        self.norm_mha = nn.LayerNorm(dim)
+        self.self_attn = MultiHeadAttention(dim=dim, num_heads=num_heads, dropout=attn_dropout, impl=attention_impl)
+        self.norm_conv = nn.LayerNorm(dim)
+        self.conv_module = ConformerConvModule(dim=dim, kernel_size=conv_kernel, dropout=dropout, norm=conv_norm)
+        self.norm_ff = nn.LayerNorm(dim)
+        self.feed_forward = FeedForward(dim=dim, ffn_dim=ffn_dim, dropout=dropout, activation="swish")
+        self.norm_final = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+        x = x + 0.5 * self.dropout(self.feed_forward_macaron(self.norm_ff_macaron(x)))  # (B, T', D)
+        y = self.norm_mha(x)
+        x = x + self.dropout(self.self_attn(y, y, y, key_pad_mask=pad_mask))  # (B, T', D)
+        x = x + self.conv_module(self.norm_conv(x), pad_mask)  # (B, T', D)
+        x = x + 0.5 * self.dropout(self.feed_forward(self.norm_ff(x)))  # (B, T', D)
+        return self.norm_final(x)  # (B, T', D)
+
+
+class Encoder(nn.Module):
+    """(B, T, F) features and lengths -> (B, T', D) encoder states and T' lengths."""
+
+    def __init__(
+        self,
+        *,
+        input_dim: int,
+        d_model: int,
+        subsampling: int,
+        block: str,
+        num_layers: int,
+        num_heads: int,
+        ffn_dim: int,
+        dropout: float = 0.1,
+        attn_dropout: float = 0.0,
+        attention_impl: str = "math",
+        conv_kernel: int = 15,
+        conv_norm: str = "layer_norm",
+    ) -> None:
+        super().__init__()
+        assert block in ("transformer", "conformer"), f"model.encoder.type={block!r} must be 'transformer' or 'conformer'"
+        self.subsampling = subsampling
+        self.embed = Conv2dSubsampling(input_dim=input_dim, d_model=d_model, ratio=subsampling)
+        self.pos_enc = PositionalEncoding(dim=d_model, dropout=dropout)
+        common = dict(dim=d_model, num_heads=num_heads, ffn_dim=ffn_dim, dropout=dropout, attn_dropout=attn_dropout, attention_impl=attention_impl)
+        if block == "transformer":
+            self.layers = nn.ModuleList(TransformerEncoderLayer(**common) for _ in range(num_layers))
+        else:
+            self.layers = nn.ModuleList(
+                ConformerEncoderLayer(**common, conv_kernel=conv_kernel, conv_norm=conv_norm) for _ in range(num_layers)
+            )
+        self.norm_out = nn.LayerNorm(d_model)
+        self.grad_checkpointing = False
+
+    @classmethod
+    def from_config(cls, cfg: EncoderConfig, *, input_dim: int, d_model: int, subsampling: int, attention_impl: str) -> "Encoder":
+        return cls(
+            input_dim=input_dim,
+            d_model=d_model,
+            subsampling=subsampling,
+            block=cfg.type,
+            num_layers=cfg.num_layers,
+            num_heads=cfg.num_heads,
+            ffn_dim=cfg.ffn_dim,
+            dropout=cfg.dropout,
+            attn_dropout=cfg.attn_dropout,
+            attention_impl=attention_impl,
+            conv_kernel=cfg.conv_kernel,
+            conv_norm=cfg.conv_norm,
+        )
+
+    def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, F), x_lens (B,) -> y (B, T', D) with padding frames zeroed, y_lens (B,)."""
+        x, y_lens = self.embed(x, x_lens)  # (B, T', D)
+        x = self.pos_enc(x)  # (B, T', D)
+        pad_mask = make_pad_mask(y_lens, x.size(1))  # (B, T')
+        for layer in self.layers:
+            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+                x = checkpoint(layer, x, pad_mask, use_reentrant=False)  # (B, T', D)
+            else:
+                x = layer(x, pad_mask)  # (B, T', D)
+        y = self.norm_out(x).masked_fill(pad_mask.unsqueeze(-1), 0.0)  # (B, T', D)
+        return y, y_lens

@@ -1,0 +1,60 @@
+"""Conv2d front end: subsample the frame rate by 2, 4 or 8 (WeNet's Conv2dSubsampling).
+
+Each stage is a 3x3 convolution with stride 2 and no padding, followed by ReLU,
+over the (time, frequency) plane. Without padding, an output frame t' reads
+input frames 2t' .. 2t'+2 only, so for a valid output frame every input it
+reads is valid: batch padding can never change the real frames. The length
+of one stage is floor((T - 3) / 2) + 1 = floor((T - 1) / 2).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def subsampled_length(lengths: torch.Tensor | int, ratio: int) -> torch.Tensor | int:
+    """T' for T input frames: apply floor((T - 1) / 2) once per stride-2 stage."""
+    for _ in range(_num_stages(ratio)):
+        lengths = (lengths - 1) // 2
+    return lengths
+
+
+def _num_stages(ratio: int) -> int:
+    stages = {2: 1, 4: 2, 8: 3}
+    assert ratio in stages, f"model.subsampling={ratio} is not supported; use 2, 4 or 8"
+    return stages[ratio]
+
+
+def min_input_frames(ratio: int) -> int:
+    """Fewest input frames giving one output frame (7 for x4)."""
+    t = 1
+    for _ in range(_num_stages(ratio)):
+        t = 2 * t + 1  # invert T' = floor((T - 1) / 2) at T' = t
+    return t
+
+
+class Conv2dSubsampling(nn.Module):
+    """(B, T, F) features -> (B, T', D) with T' = subsampled_length(T, ratio)."""
+
+    def __init__(self, *, input_dim: int, d_model: int, ratio: int = 4) -> None:
+        super().__init__()
+        self.ratio = ratio
+        layers: list[nn.Module] = []
+        freq = input_dim
+        for i in range(_num_stages(ratio)):
+            layers += [nn.Conv2d(1 if i == 0 else d_model, d_model, kernel_size=3, stride=2), nn.ReLU()]
+            freq = (freq - 1) // 2
+        assert freq >= 1, f"input_dim={input_dim} is too small for subsampling x{ratio}; need >= {min_input_frames(ratio)}"
+        self.conv = nn.Sequential(*layers)
+        self.out = nn.Linear(d_model * freq, d_model)
+
+    def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, F), x_lens (B,) -> y (B, T', D), y_lens (B,)."""
+        assert x.size(1) >= min_input_frames(self.ratio), (
+            f"{x.size(1)} frames are too few for subsampling x{self.ratio}; need >= {min_input_frames(self.ratio)}"
+        )
+        y = self.conv(x.unsqueeze(1))  # (B, D, T', F')
+        b, c, t, f = y.shape
+        y = self.out(y.transpose(1, 2).reshape(b, t, c * f))  # (B, T', D)
+        return y, subsampled_length(x_lens, self.ratio)

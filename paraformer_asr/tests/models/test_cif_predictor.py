@@ -1,0 +1,93 @@
+import torch
+
+from src.models.cif_predictor import CifPredictor, integrate_and_fire
+
+
+def _hidden(t, d=2):
+    # h_t = [t + 1, 10 (t + 1)]: distinct frames, easy sums.
+    base = torch.arange(1, t + 1, dtype=torch.float32)
+    return torch.stack([base, 10 * base], dim=1).unsqueeze(0)  # (1, T', 2)
+
+
+def test_hand_worked_integrate_and_fire():
+    # alphas (dyadic, so exact in float): .25 .5 .5 .75 .25 .75, threshold 1.
+    # t0: acc .25                 t1: acc .75
+    # t2: .75 + .5 = 1.25 >= 1 -> take .25: e1 = .25 h0 + .5 h1 + .25 h2, fires at frame 2; carry .25 h2
+    # t3: .25 + .75 = 1.0 >= 1 -> take .75: e2 = .25 h2 + .75 h3, fires at frame 3; carry 0
+    # t4: acc .25                 t5: .25 + .75 = 1.0 -> e3 = .25 h4 + .75 h5, fires at frame 5
+    # with h_t = (t+1) * [1, 10]: e1 = (.25 + 1 + .75) = 2, e2 = .75 + 3 = 3.75, e3 = 1.25 + 4.5 = 5.75
+    alphas = torch.tensor([[0.25, 0.5, 0.5, 0.75, 0.25, 0.75]])
+    embeds, counts, frames = integrate_and_fire(_hidden(6), alphas, threshold=1.0, tail_threshold=0.45)
+    assert counts.tolist() == [3]
+    assert frames.tolist() == [[2, 3, 5]]
+    torch.testing.assert_close(embeds, torch.tensor([[[2.0, 20.0], [3.75, 37.5], [5.75, 57.5]]]))
+
+
+def test_tail_fires_only_above_tail_threshold():
+    # .5 .75 .25: t1 fires e1 = .5 h0 + .5 h1 = .5 + 1 = 1.5; leftover .25 h1 + .25 h2 = .5 + .75 = 1.25, weight .5.
+    alphas = torch.tensor([[0.5, 0.75, 0.25]])
+    embeds, counts, frames = integrate_and_fire(_hidden(3), alphas, tail_threshold=0.45)
+    assert counts.tolist() == [2] and frames.tolist() == [[1, 2]]
+    torch.testing.assert_close(embeds[0, :, 0], torch.tensor([1.5, 1.25]))
+    _, counts, frames = integrate_and_fire(_hidden(3), alphas, tail_threshold=0.6)
+    assert counts.tolist() == [1] and frames.tolist() == [[1]]
+
+
+def test_one_frame_can_fire_twice():
+    # Scaled alphas may exceed 1: 1.5 .5 -> t0 fires e1 = 1.0 h0 = 1; carry .5 h0; t1: e2 = .5 h0 + .5 h1 = 1.5.
+    embeds, counts, frames = integrate_and_fire(_hidden(2), torch.tensor([[1.5, 0.5]]), tail_threshold=0.45)
+    assert counts.tolist() == [2] and frames.tolist() == [[0, 1]]
+    torch.testing.assert_close(embeds[0, :, 0], torch.tensor([1.0, 1.5]))
+
+
+def test_batch_padding_and_tail_frame():
+    # Utterance 2 has 2 valid frames; its tail token fires at its own last frame (1), padding stays -1.
+    hidden = torch.cat([_hidden(3), _hidden(3)])
+    alphas = torch.tensor([[0.5, 0.75, 0.25], [0.75, 0.0, 0.0]])
+    embeds, counts, frames = integrate_and_fire(hidden, alphas, lengths=torch.tensor([3, 2]), tail_threshold=0.45)
+    assert counts.tolist() == [2, 1]
+    assert frames.tolist() == [[1, 2], [1, -1]]
+    assert embeds.shape == (2, 2, 2) and torch.all(embeds[1, 1] == 0)
+    torch.testing.assert_close(embeds[1, 0, 0], torch.tensor(0.75))
+
+
+def _predictor():
+    torch.manual_seed(0)
+    return CifPredictor(d_model=8, conv_kernel=3, dropout=0.0).eval()
+
+
+def test_scaled_alphas_give_exactly_target_count():
+    pred = _predictor()
+    torch.manual_seed(1)
+    for _ in range(20):
+        lens = torch.randint(3, 30, (4,))
+        hidden = torch.randn(4, 30, 8)
+        targets = (lens.float() * torch.rand(4)).long().clamp(min=1)  # up to one token per frame
+        out = pred(hidden, lens, target_lens=targets)
+        assert out.token_lens.tolist() == targets.tolist()
+        torch.testing.assert_close(out.alphas.sum(1), targets.float(), atol=1e-4, rtol=0)
+        assert out.acoustic_embeds.shape == (4, int(targets.max()), 8)
+        assert torch.all((out.fire_frames >= 0).sum(1) == targets)
+
+
+def test_predictor_shapes_and_padding_invariance():
+    pred = _predictor()
+    hidden = torch.randn(1, 12, 8)
+    alone = pred(hidden, torch.tensor([12]))
+    batch = pred(torch.cat([torch.cat([hidden, torch.randn(1, 5, 8)], 1), torch.randn(1, 17, 8)]), torch.tensor([12, 17]))
+    assert torch.all(batch.alphas[0, 12:] == 0)
+    torch.testing.assert_close(batch.alphas[0, :12], alone.alphas[0], atol=1e-6, rtol=1e-5)
+    n = int(alone.token_lens[0])
+    assert int(batch.token_lens[0]) == n
+    torch.testing.assert_close(batch.acoustic_embeds[0, :n], alone.acoustic_embeds[0], atol=1e-5, rtol=1e-5)
+    assert batch.fire_frames[0, :n].tolist() == alone.fire_frames[0].tolist()
+    torch.testing.assert_close(alone.alpha_sum, alone.alphas.sum(1))
+
+
+def test_gradients_flow_to_alphas_and_hidden():
+    pred = CifPredictor(d_model=8, dropout=0.0).train()
+    hidden = torch.randn(2, 10, 8, requires_grad=True)
+    out = pred(hidden, torch.tensor([10, 7]), target_lens=torch.tensor([4, 3]))
+    out.acoustic_embeds.pow(2).sum().backward()
+    assert hidden.grad.abs().sum() > 0
+    assert pred.linear.weight.grad.abs().sum() > 0

@@ -1,0 +1,42 @@
+import pytest
+import torch
+
+from src.models.positional_encoding import PositionalEncoding
+from src.models.subsampling import Conv2dSubsampling, subsampled_length
+
+
+@pytest.mark.parametrize("ratio,t_in,t_out", [(2, 20, 9), (4, 20, 4), (4, 7, 1), (8, 40, 4), (4, 100, 24)])
+def test_length_formula(ratio, t_in, t_out):
+    # x4 by hand: T=20 -> floor(19/2)=9 -> floor(8/2)=4; T=100 -> 49 -> 24.
+    assert subsampled_length(t_in, ratio) == t_out
+    sub = Conv2dSubsampling(input_dim=16, d_model=8, ratio=ratio)
+    y, y_lens = sub(torch.randn(2, t_in, 16), torch.tensor([t_in, t_in]))
+    assert y.shape == (2, t_out, 8)
+    assert y_lens.tolist() == [t_out, t_out]
+
+
+def test_padding_does_not_change_real_frames():
+    torch.manual_seed(0)
+    sub = Conv2dSubsampling(input_dim=16, d_model=8, ratio=4)
+    x = torch.randn(1, 23, 16)
+    y_alone, len_alone = sub(x, torch.tensor([23]))
+    padded = torch.cat([x, torch.randn(1, 17, 16)], dim=1)
+    y_pad, len_pad = sub(padded, torch.tensor([23]))
+    assert int(len_pad) == int(len_alone) == y_alone.size(1)
+    torch.testing.assert_close(y_pad[:, : int(len_pad)], y_alone, atol=1e-5, rtol=1e-5)
+
+
+def test_too_short_input_is_rejected():
+    with pytest.raises(AssertionError, match="too few"):
+        Conv2dSubsampling(input_dim=16, d_model=8, ratio=4)(torch.randn(1, 6, 16), torch.tensor([6]))
+
+
+def test_positional_encoding_values_and_offset():
+    pe = PositionalEncoding(dim=4, xscale=1.0, max_len=4)
+    out = pe(torch.zeros(1, 3, 4))
+    # Position 1: sin(1), cos(1), sin(1/100), cos(1/100) (inv freq 10000^(-2/4) = 1/100).
+    expected = torch.tensor([torch.sin(torch.tensor(1.0)), torch.cos(torch.tensor(1.0)), torch.sin(torch.tensor(0.01)), torch.cos(torch.tensor(0.01))])
+    torch.testing.assert_close(out[0, 1], expected)
+    # An offset continues the table (and grows it past max_len).
+    torch.testing.assert_close(pe(torch.zeros(1, 2, 4), offset=1)[0, 0], expected)
+    assert pe(torch.zeros(1, 3, 4), offset=5).shape == (1, 3, 4)
