@@ -1,0 +1,51 @@
+"""WAV bytes -> model input features for ``POST /transcribe/audio``.
+
+The same front end as training and ``scripts/infer.py --audio``: read the WAV
+(resampled to ``features.sample_rate``), Kaldi fbank without dither, then the
+checkpoint's global CMVN when ``features.apply_cmvn`` is set.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from src.data.audio import AudioError, read_wav_bytes
+from src.data.cmvn import GlobalCMVN
+from src.data.features import Fbank
+from src.serve.validation import InputError
+from src.utils.config import FeaturesConfig
+
+
+class AudioFrontEnd:
+    """Holds the fbank extractor (window, mel matrix) and CMVN once per server."""
+
+    def __init__(self, features_cfg: FeaturesConfig, cmvn: GlobalCMVN | None, *, max_audio_seconds: float, max_frames: int) -> None:
+        self.cfg = features_cfg
+        self.fbank = Fbank(features_cfg)
+        self.cmvn = cmvn if features_cfg.apply_cmvn else None
+        self.max_audio_seconds = max_audio_seconds
+        self.max_frames = max_frames
+
+    def __call__(self, data: bytes, name: str) -> torch.Tensor:
+        """WAV bytes -> (T, num_mel_bins) float32, or :class:`InputError` (415 not WAV, 413 too long, 422 too short)."""
+        if not data:
+            raise InputError(422, "the audio body is empty; expected a WAV file (RIFF/WAVE, integer PCM)")
+        try:
+            wave = read_wav_bytes(data, name, target_sr=self.cfg.sample_rate)  # (N,)
+        except AudioError as e:
+            raise InputError(415, f"{e}; expected a WAV file (RIFF/WAVE, 8/16/24/32-bit integer PCM)") from None
+        seconds = wave.numel() / self.cfg.sample_rate
+        if seconds > self.max_audio_seconds:
+            raise InputError(
+                413, f"{name}: {seconds:.1f} s of audio is longer than the limit of max_audio_seconds={self.max_audio_seconds}"
+            )
+        feats = self.fbank(wave, training=False)  # (T, F)
+        if feats.shape[0] == 0:
+            raise InputError(
+                422, f"{name}: {1000 * seconds:.0f} ms of audio is shorter than one {self.cfg.frame_length_ms:g} ms frame"
+            )
+        if feats.shape[0] > self.max_frames:
+            raise InputError(413, f"{name}: {feats.shape[0]} frames is more than the limit of max_frames={self.max_frames}")
+        if self.cmvn is not None:
+            feats = self.cmvn.apply(feats)  # (T, F)
+        return feats.float()

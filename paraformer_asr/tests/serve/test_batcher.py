@@ -1,0 +1,123 @@
+"""DynamicBatcher: batches form, groups by decode settings, equal results, drains on stop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import torch
+
+from src.serve.batcher import DynamicBatcher, ShuttingDown, pad_batch
+from tests.serve.stub_model import StubModel, offline_decode
+
+F = 8
+
+
+def _utts(n: int) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(8 + 5 * i, F, generator=g) for i in range(n)]  # different lengths force padding
+
+
+def _decode_fn(model: StubModel):
+    def fn(feats, lens, method, beam_size):
+        with torch.inference_mode():
+            return model.decode(feats, lens, method=method, beam_size=beam_size)
+
+    return fn
+
+
+def test_pad_batch_shapes_and_zero_padding():
+    feats, lens = pad_batch([torch.ones(3, F), torch.ones(5, F)])
+    assert feats.shape == (2, 5, F) and lens.tolist() == [3, 5]
+    assert feats[0, 3:].abs().sum() == 0 and feats[0, :3].eq(1).all()
+
+
+def test_concurrent_requests_share_one_batch_and_match_offline():
+    model = StubModel(F, 31)
+    utts = _utts(6)
+
+    async def main():
+        b = DynamicBatcher(_decode_fn(model), window_ms=200, max_batch_size=8)
+        b.start()
+        hyps = await asyncio.gather(*(b.submit(u, "greedy", 1) for u in utts))
+        await b.stop()
+        return hyps, b.batch_sizes
+
+    hyps, sizes = asyncio.run(main())
+    assert sizes == [6]  # all six arrived within the window
+    for u, h in zip(utts, hyps):
+        ref = offline_decode(model, u)
+        assert (h.tokens, h.token_frames) == (ref.tokens, ref.token_frames)
+
+
+def test_max_batch_size_caps_each_batch():
+    model = StubModel(F, 31)
+
+    async def main():
+        b = DynamicBatcher(_decode_fn(model), window_ms=200, max_batch_size=4)
+        b.start()
+        await asyncio.gather(*(b.submit(u, "greedy", 1) for u in _utts(10)))
+        await b.stop()
+        return b.batch_sizes
+
+    assert asyncio.run(main()) == [4, 4, 2]
+
+
+def test_decode_settings_are_batched_separately():
+    model = StubModel(F, 31)
+    utts = _utts(6)
+    keys = [("greedy", 1), ("beam", 2), ("greedy", 1), ("beam", 3), ("beam", 2), ("greedy", 1)]
+
+    async def main():
+        b = DynamicBatcher(_decode_fn(model), window_ms=200, max_batch_size=16)
+        b.start()
+        hyps = await asyncio.gather(*(b.submit(u, m, k) for u, (m, k) in zip(utts, keys)))
+        await b.stop()
+        return hyps
+
+    hyps = asyncio.run(main())
+    assert sorted(model.calls) == [("beam", 2, 2), ("beam", 3, 1), ("greedy", 1, 3)]
+    for u, (m, k), h in zip(utts, keys, hyps):
+        assert h.tokens == offline_decode(model, u, m, k).tokens
+
+
+def test_stop_drains_queued_requests_then_refuses_new_ones():
+    model = StubModel(F, 31, delay_s=0.05)
+
+    async def main():
+        b = DynamicBatcher(_decode_fn(model), window_ms=0, max_batch_size=1)
+        b.start()
+        tasks = [asyncio.ensure_future(b.submit(u, "greedy", 1)) for u in _utts(4)]
+        await asyncio.sleep(0)  # let the submits enqueue
+        await b.stop()  # must decode all four before returning
+        assert all(t.done() for t in tasks)
+        with pytest.raises(ShuttingDown, match="shutting down"):
+            await b.submit(_utts(1)[0], "greedy", 1)
+        return [t.result() for t in tasks], b.batch_sizes
+
+    hyps, sizes = asyncio.run(main())
+    assert sizes == [1, 1, 1, 1] and len(hyps) == 4
+
+
+def test_model_error_fails_only_that_batch():
+    calls = []
+
+    def flaky(feats, lens, method, beam_size):
+        calls.append(method)
+        if method == "beam":
+            raise RuntimeError("boom")
+        return [None] * feats.shape[0]
+
+    async def main():
+        b = DynamicBatcher(flaky, window_ms=50, max_batch_size=8)
+        b.start()
+        res = await asyncio.gather(
+            b.submit(torch.zeros(4, F), "beam", 2), b.submit(torch.zeros(4, F), "greedy", 1), return_exceptions=True
+        )
+        after = await b.submit(torch.zeros(4, F), "greedy", 1)  # the collector survived
+        await b.stop()
+        return res, after
+
+    (bad, good), after = asyncio.run(main())
+    assert isinstance(bad, RuntimeError) and str(bad) == "boom"
+    assert good is None and after is None
