@@ -1,0 +1,45 @@
+"""What ``scripts/train.py`` does, as a function: config, run folder, resume, exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from src.data.folder import FolderDatasetError
+from src.training.trainer import INTERRUPTED_EXIT_CODE, TrainingDivergedError, train
+from src.utils.checkpoint import CheckpointError, load_checkpoint
+from src.utils.config import ConfigError, apply_overrides, config_from_dict, load_config_or_exit
+from src.utils.logging import make_run_dir, resolve_run_path
+
+
+def run_training(*, config: str | None, run_name: str | None, runs_dir: str | Path = "runs",
+                 overrides: list[str] | None = None, resume: str | None = None, device: str | None = None) -> int:
+    """Train and return the process exit code: 0 done, 1 failed, 2 bad config, 130 interrupted."""
+    overrides = list(overrides or [])
+    if device is not None:
+        overrides.append(f"training.device={device}")
+    try:
+        if resume is not None:
+            resume_path = resolve_run_path(resume)
+            ckpt = load_checkpoint(resume_path)
+            if config is not None:
+                print(f"note: --resume uses the config stored in {resume}; ignoring --config {config}", file=sys.stderr)
+            # The checkpoint's resolved config, plus any overrides (e.g. more epochs).
+            try:
+                cfg = config_from_dict(apply_overrides(ckpt["config"], overrides))
+            except ConfigError as e:
+                print(f"config error: {e}", file=sys.stderr)
+                return 2
+            resume_path = Path(resume_path).resolve()
+            if resume_path.parent.name == "checkpoints":  # continue in the same run folder
+                run_dir = make_run_dir(None, resume_path.parents[1].name, runs_root=resume_path.parents[2])
+            else:
+                run_dir = make_run_dir(None, run_name, runs_root=runs_dir)
+        else:
+            cfg = load_config_or_exit(config, overrides)
+            run_dir = make_run_dir(config, run_name, runs_root=runs_dir)
+        result = train(cfg, run_dir, resume=resume_path if resume is not None else None)
+    except (CheckpointError, FolderDatasetError, TrainingDivergedError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return INTERRUPTED_EXIT_CODE if result["status"] == "interrupted" else 0

@@ -1,0 +1,293 @@
+"""The training loop: one function, every step visible.
+
+Bookkeeping that makes ``--resume`` exact on the CPU:
+
+- ``step`` counts optimizer steps; an epoch is ``steps_per_epoch`` of them, each made
+  of ``grad_accum_steps`` micro-batches. Epoch ``e`` covers steps
+  ``[e * steps_per_epoch, (e + 1) * steps_per_epoch)``.
+- The batch order of epoch ``e`` and every augmentation in it are functions of the
+  seeds and ``e`` only (see ``src/data/loaders.py``), so a run resumed at step ``s``
+  re-creates epoch ``s // steps_per_epoch`` and skips the micro-batches already used.
+- ``epoch`` in a checkpoint counts *validated* epochs: a run stopped after an epoch's
+  last step but before its validation validates it first when resumed.
+- The lr is a pure function of ``step``; the checkpoint holds model, optimizer and
+  scaler state, RNG states and the running sums of the current epoch's train losses.
+
+Checkpoints are saved at the end of every epoch, on Ctrl-C and at ``max_steps``, always
+after a completed optimizer step, so model and optimizer are never half-updated.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from src.data.loaders import build_dataloaders, class_names
+from src.losses import build_loss
+from src.metrics.seg_metrics import SegMetrics
+from src.models import build_model
+from src.training.evaluate import autocast_context, evaluate
+from src.training.plots import plot_curves, plot_predictions
+from src.training.schedule import lr_at
+from src.utils.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from src.utils.config import ExperimentConfig, config_to_dict, dump_config
+from src.utils.logging import RunLogger
+from src.utils.tensor_utils import resolve_device, seed_everything
+
+INTERRUPTED_EXIT_CODE = 130  # the shell's code for "terminated by Ctrl-C" (128 + SIGINT)
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN or Inf; the message names the step and the last good checkpoint."""
+
+
+class _StopOnSigint:
+    """First Ctrl-C: finish the current optimizer step, then stop cleanly. Second: abort now."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> "_StopOnSigint":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def setup_amp(enabled: bool, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
+    """(autocast dtype or None, GradScaler). CUDA only: bf16 if supported, else fp16 + an active scaler.
+
+    bf16 has fp32's exponent range, so its gradients do not underflow and need no
+    scaling; fp16 does, hence the GradScaler. On the CPU training stays in fp32.
+    """
+    if not enabled or device.type != "cuda":
+        return None, torch.amp.GradScaler("cuda", enabled=False)
+    if torch.cuda.is_bf16_supported():
+        return torch.bfloat16, torch.amp.GradScaler("cuda", enabled=False)
+    return torch.float16, torch.amp.GradScaler("cuda", enabled=True)
+
+
+def build_optimizer(model: nn.Module, cfg: ExperimentConfig) -> torch.optim.AdamW:
+    """AdamW; biases and norm weights (1-D tensors) get no weight decay, as is standard."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.training.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.training.learning_rate)
+
+
+def _flat_metrics(prefix: str, results: dict[str, Any]) -> dict[str, Any]:
+    """{"mean_dice": .., "per_class": {name: {"dice", "iou"}}} -> {"val_mean_dice": .., "val_dice_<name>": ..}."""
+    row: dict[str, Any] = {}
+    for k, v in results.items():
+        if k == "per_class":
+            for name, scores in v.items():
+                for metric, value in scores.items():
+                    row[f"{prefix}{metric}_{name}"] = float(value)
+        else:
+            row[f"{prefix}{k}"] = float(v)
+    return row
+
+
+def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | None = None,
+          console: bool = True) -> dict[str, Any]:
+    """Train ``cfg`` into ``run_dir`` (made by ``make_run_dir``); resume from checkpoint ``resume``.
+
+    Returns ``{"status": "finished" | "interrupted", "step", "epoch", "best_metric",
+    "history", "best_path", "latest_path"}``; scripts exit with INTERRUPTED_EXIT_CODE
+    on "interrupted". Raises TrainingDivergedError on a NaN/Inf loss.
+    """
+    t = cfg.training
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    latest_path, best_path = ckpt_dir / "latest.pt", ckpt_dir / "best.pt"
+    device = resolve_device(t.device)
+    seed_everything(t.seed, t.deterministic)
+    dump_config(cfg, run_dir / "config.yaml")
+    log = RunLogger(run_dir, run_id=run_dir.name, model_type=cfg.model.name, console=console)
+
+    # ---- data ----
+    train_loader, val_loader = build_dataloaders(cfg)
+    accum = t.grad_accum_steps
+    steps_per_epoch = len(train_loader) // accum
+    if steps_per_epoch < 1:
+        raise ValueError(f"an epoch has {len(train_loader)} batches, fewer than training.grad_accum_steps={accum}; "
+                         "lower training.batch_size or grad_accum_steps, or add training data")
+    total_steps = t.num_epochs * steps_per_epoch
+    if t.max_steps > 0:
+        total_steps = min(total_steps, t.max_steps)
+    num_epochs = math.ceil(total_steps / steps_per_epoch)  # the last one may be cut short by max_steps
+
+    # ---- model, loss, metrics, optimizer ----
+    model = build_model(cfg.model).to(device)
+    model.grad_checkpointing = t.grad_checkpointing
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    forward = model
+    if t.compile:
+        try:
+            forward = torch.compile(model)
+        except Exception as e:  # compile support varies by platform; eager always works
+            log.info(f"warning: torch.compile failed ({e}); training in eager mode")
+    loss_fn = build_loss(cfg.loss, cfg.model.num_classes, cfg.data.ignore_index)
+    names = class_names(cfg)
+    metrics = SegMetrics(cfg.model.num_classes, cfg.data.ignore_index, names)
+    optimizer = build_optimizer(model, cfg)
+    autocast_dtype, scaler = setup_amp(t.amp, device)
+
+    step, epoch, best_metric, train_time = 0, 0, -math.inf, 0.0
+    history: list[dict[str, Any]] = []
+    sums: dict[str, float] = {}  # running sums of this epoch's train losses (restored on resume)
+    if resume is not None:
+        ckpt = load_checkpoint(resume, map_location=device)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        restore_rng_state(ckpt["rng"])
+        train_loader.generator.set_state(ckpt["loader_generator"])
+        step, epoch, best_metric = ckpt["step"], ckpt["epoch"], ckpt["best_metric"]
+        train_time, history, sums = ckpt["train_time_s"], ckpt["history"], ckpt["epoch_sums"]
+        log.info(f"resumed from {resume} at step {step} (epoch {epoch + 1}, best val mean Dice {best_metric:.4f})")
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info(f"model {cfg.model.name}: {n_params / 1e6:.3f}M parameters | device {device} | "
+             f"{steps_per_epoch} steps/epoch x {num_epochs} epochs = {total_steps} steps | run {run_dir}")
+
+    def checkpoint(path: Path) -> None:
+        save_checkpoint(path, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+            "step": step, "epoch": epoch, "best_metric": best_metric, "train_time_s": train_time,
+            "rng": capture_rng_state(), "loader_generator": train_loader.generator.get_state(),
+            "epoch_sums": sums, "history": history, "config": config_to_dict(cfg),
+            "model_type": cfg.model.name, "class_names": names, "num_params": n_params,
+        })
+
+    status, updating = "finished", False
+    with _StopOnSigint() as stop:
+        try:
+            while epoch < num_epochs and not stop.requested:
+                # ---- one epoch of training (possibly resumed in the middle) ----
+                first = step - epoch * steps_per_epoch  # steps of this epoch already done
+                last = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
+                train_loader.sampler.set_epoch(epoch)
+                train_loader.sampler.set_start(first * accum * t.batch_size)
+                train_loader.dataset.set_epoch(epoch)
+                batches = iter(train_loader)
+                model.train()
+                bar = tqdm(range(first, last), desc=f"epoch {epoch + 1}/{num_epochs}", initial=first,
+                           total=last, disable=not console, leave=False, dynamic_ncols=True)
+                t0 = time.perf_counter()
+                for _ in bar:
+                    lr = lr_at(step, base_lr=t.learning_rate, warmup_steps=t.warmup_steps,
+                               total_steps=total_steps, min_lr_ratio=t.min_lr_ratio)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    optimizer.zero_grad(set_to_none=True)
+                    step_sums: dict[str, float] = {}
+                    for _micro in range(accum):
+                        images, masks = next(batches)
+                        images = images.to(device, non_blocking=True)  # (B, 3, H, W)
+                        masks = masks.to(device, non_blocking=True)  # (B, H, W)
+                        if t.channels_last:
+                            images = images.contiguous(memory_format=torch.channels_last)
+                        with autocast_context(device, autocast_dtype):
+                            logits = forward(images)  # (B, K, H, W)
+                        losses = loss_fn(logits.float(), masks)  # {"loss", "ce", "dice"}
+                        if not torch.isfinite(losses["loss"]):
+                            last_good = latest_path if latest_path.exists() else "none yet (no epoch finished)"
+                            raise TrainingDivergedError(
+                                f"loss is {float(losses['loss'].detach())} at step {step} (epoch {epoch + 1}); stopping. "
+                                f"Last good checkpoint: {last_good}. Lower training.learning_rate, keep "
+                                f"training.max_grad_norm > 0, or check the data for bad values.")
+                        # Dividing by accum makes the summed gradient the mean over the
+                        # accum micro-batches, i.e. the gradient of one big batch.
+                        scaler.scale(losses["loss"] / accum).backward()
+                        for k, v in losses.items():
+                            step_sums[k] = step_sums.get(k, 0.0) + float(v.detach()) / accum
+                    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+                    max_norm = t.max_grad_norm if t.max_grad_norm > 0 else math.inf
+                    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+                    updating = True  # parameters and optimizer state change from here ...
+                    scaler.step(optimizer)  # skips the step if fp16 gradients overflowed
+                    scaler.update()
+                    step += 1
+                    for k, v in step_sums.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    sums["steps"] = sums.get("steps", 0.0) + 1
+                    updating = False  # ... to here; a checkpoint outside is consistent
+                    bar.set_postfix(loss=f"{step_sums['loss']:.4f}", lr=f"{lr:.2e}")
+                    if step % t.log_every == 0:
+                        terms = " ".join(f"{k} {v:.4f}" for k, v in step_sums.items())
+                        log.info(f"step {step}/{total_steps} epoch {epoch + 1} {terms} "
+                                 f"lr {lr:.2e} grad_norm {grad_norm:.3f}")
+                    if stop.requested:
+                        break
+                bar.close()
+                epoch_time = time.perf_counter() - t0
+                train_time += epoch_time
+                if stop.requested:
+                    break
+
+                # ---- validation, logging, plots, checkpoints ----
+                val, vis = evaluate(model, val_loader, metrics=metrics, device=device, loss_fn=loss_fn,
+                                    autocast_dtype=autocast_dtype, channels_last=t.channels_last, keep=t.num_vis)
+                n_steps = max(sums.pop("steps", 0.0), 1.0)
+                lr = lr_at(max(step - 1, 0), base_lr=t.learning_rate, warmup_steps=t.warmup_steps,
+                           total_steps=total_steps, min_lr_ratio=t.min_lr_ratio)  # the last step's lr
+                row = {"epoch": epoch + 1, "step": step, "lr": lr,
+                       **{("train_loss" if k == "loss" else f"train_loss_{k}"): v / n_steps for k, v in sums.items()},
+                       **_flat_metrics("val_", val),
+                       "epoch_time_s": round(epoch_time, 3), "train_time_s": round(train_time, 3),
+                       "images_per_s": round((last - first) * accum * t.batch_size / max(epoch_time, 1e-9), 2)}
+                sums = {}
+                history.append(row)
+                epoch += 1
+                log.log_epoch(row)
+                per_class = " ".join(f"{n}={val['per_class'][n]['dice']:.3f}" for n in names[1:] if n in val["per_class"])
+                log.info(f"epoch {epoch}/{num_epochs} step {step}: train loss {row['train_loss']:.4f} | val loss "
+                         f"{val.get('loss', float('nan')):.4f} mean Dice {val['mean_dice']:.4f} IoU {val['mean_iou']:.4f} "
+                         f"({per_class}) | {row['images_per_s']:.1f} img/s")
+                plot_curves(history, run_dir / "plots" / "curves.png")
+                if len(vis["images"]):
+                    plot_predictions(vis["images"], vis["masks"], vis["preds"], run_dir / "plots" / "predictions.png",
+                                     mean=cfg.data.mean, std=cfg.data.std,
+                                     title=f"epoch {epoch}: val mean Dice {val['mean_dice']:.3f}")
+                if val["mean_dice"] > best_metric:
+                    best_metric = val["mean_dice"]
+                    checkpoint(best_path)
+                checkpoint(latest_path)
+        except KeyboardInterrupt:
+            # A second Ctrl-C (or one that bypassed our handler) lands anywhere. Partial
+            # micro-batch work is simply dropped; only a half-done optimizer update
+            # would make the state inconsistent, and then we must not save it.
+            stop.requested = True
+    if stop.requested:
+        status = "interrupted"
+        if updating:
+            log.info(f"interrupted inside an optimizer update at step {step}; not saving a half-updated model. "
+                     f"The last saved checkpoint is {latest_path if latest_path.exists() else 'none'}")
+        else:
+            checkpoint(latest_path)
+            log.info(f"interrupted at step {step}; saved {latest_path}. Resume with:\n"
+                     f"  python scripts/train.py --resume {latest_path}")
+    else:
+        log.info(f"done: {step} steps, best val mean Dice {best_metric:.4f} ({best_path})")
+    log.close()
+    return {"status": status, "step": step, "epoch": epoch, "best_metric": best_metric, "history": history,
+            "best_path": best_path, "latest_path": latest_path}
