@@ -36,6 +36,7 @@ from src.serve.batcher import DynamicBatcher, ShuttingDown
 from src.serve.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from src.serve.schemas import DecodeMethod, ErrorResponse, HealthResponse, TranscribeRequest, TranscribeResponse
 from src.serve.validation import InputError, check_beam_size, parse_features
+from src.training.evaluate import decode_options
 from src.utils.config import ExperimentConfig, ServeConfig
 
 log = logging.getLogger("paraformer_asr.serve")
@@ -98,9 +99,11 @@ def create_app(
     model.eval()
 
     def decode_batch(feats: torch.Tensor, lens: torch.Tensor, method: str, beam_size: int) -> Sequence[Any]:
+        # The checkpoint's other decode.* knobs (ctc_weight, length_penalty, ...) as in eval/infer.
+        opts = decode_options(cfg, method, beam_size)
         # Runs in the batcher's worker thread; inference_mode is thread-local, so it is entered here.
         with torch.inference_mode():
-            return model.decode(feats.to(device), lens.to(device), method=method, beam_size=beam_size)
+            return model.decode(feats.to(device), lens.to(device), **opts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

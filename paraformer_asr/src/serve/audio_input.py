@@ -7,12 +7,15 @@ checkpoint's global CMVN when ``features.apply_cmvn`` is set.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from src.data.audio import AudioError, read_wav_bytes
 from src.data.cmvn import GlobalCMVN
 from src.data.features import Fbank
 from src.serve.validation import InputError
+from src.utils.checkpoint import load_checkpoint
 from src.utils.config import FeaturesConfig
 
 
@@ -49,3 +52,9 @@ class AudioFrontEnd:
         if self.cmvn is not None:
             feats = self.cmvn.apply(feats)  # (T, F)
         return feats.float()
+
+
+def load_cmvn(ckpt_path: str | Path) -> GlobalCMVN | None:
+    """The checkpoint's CMVN statistics (``state["cmvn"]``, written by ``GlobalCMVN.to_dict``), or None."""
+    data = load_checkpoint(ckpt_path).get("cmvn")
+    return GlobalCMVN.from_dict(data) if data else None

@@ -45,7 +45,7 @@ class StubModel(nn.Module):
         self.calls: list[tuple[str, int, int]] = []  # (method, beam_size, B)
 
     def decode(
-        self, feats: torch.Tensor, feat_lens: torch.Tensor, *, method: str = "greedy", beam_size: int = 4
+        self, feats: torch.Tensor, feat_lens: torch.Tensor, *, method: str = "greedy", beam_size: int = 4, **opts: float
     ) -> list[StubHypothesis]:
         """feats (B, T, F), feat_lens (B,) -> one hypothesis per utterance."""
         assert torch.is_inference_mode_enabled(), "the service must decode under torch.inference_mode"
