@@ -6,8 +6,9 @@ that do not end, and retires those that pick <eos> into a finished list.
 Summed log-probs always prefer shorter outputs (every token adds a negative
 term), so finished hypotheses are compared by score / len^length_penalty
 (Wu et al. 2016 use a smoothed variant; len counts the tokens plus <eos>).
-``length_penalty = 0`` compares raw sums. The search stops when ``beam_size``
-hypotheses have finished, or at ``max_len`` (unfinished beams then compete too).
+``length_penalty = 0`` compares raw sums. The search stops at ``max_len``
+(unfinished beams are then closed with <eos>), when no beam is left, or when
+``beam_size`` hypotheses have finished and the best alive one could not enter them.
 """
 
 from __future__ import annotations
@@ -57,17 +58,26 @@ def ar_beam_search(
             break
         top_scores, top_idx = total.view(-1).topk(min(2 * beam_size, n * v))  # (2K,)
         keep_rows, keep_tokens, keep_scores, new_seqs = [], [], [], []
-        for s, idx in zip(top_scores.tolist(), top_idx.tolist()):
+        for rank, (s, idx) in enumerate(zip(top_scores.tolist(), top_idx.tolist())):
             row, tok = divmod(idx, v)
             if tok == eos:
-                finished.append((norm(s, len(seqs[row]) + 1), seqs[row]))
+                # Only an <eos> ranked among the best K extensions ends a hypothesis; a
+                # low-ranked one would fill the finished list with poor outputs early.
+                if rank < beam_size:
+                    finished.append((norm(s, len(seqs[row]) + 1), seqs[row]))
             elif len(keep_rows) < beam_size:
                 keep_rows.append(row)
                 keep_tokens.append(tok)
                 keep_scores.append(s)
                 new_seqs.append(seqs[row] + [tok])
-        if len(finished) >= beam_size or not keep_rows:
+        if not keep_rows:
             break
+        if len(finished) >= beam_size:
+            # Heuristic stop (as in Hugging Face's BeamHypotheses): the best alive beam,
+            # were it to end now, would not enter the K best finished ones.
+            kth_best = sorted((f[0] for f in finished), reverse=True)[beam_size - 1]
+            if norm(max(keep_scores), len(new_seqs[0]) + 1) < kth_best:
+                break
         rows = torch.tensor(keep_rows, dtype=torch.long, device=device)
         state = select(state, rows)
         tokens = torch.tensor(keep_tokens, dtype=torch.long, device=device)

@@ -1,0 +1,49 @@
+"""Tiny configs and toy batches shared by the model tests (not a test module)."""
+
+from __future__ import annotations
+
+import torch
+
+from src.models import build_model
+from src.utils.config import ExperimentConfig
+
+VOCAB, FEAT = 12, 16
+
+
+def tiny_config(name: str, **model_overrides) -> ExperimentConfig:
+    cfg = ExperimentConfig()
+    m = cfg.model
+    m.name = name
+    m.d_model = 32
+    m.encoder.num_layers, m.encoder.num_heads, m.encoder.ffn_dim, m.encoder.conv_kernel = 2, 2, 64, 5
+    m.decoder.num_layers, m.decoder.num_heads, m.decoder.ffn_dim = 1, 2, 64
+    m.encoder.dropout = m.decoder.dropout = m.predictor.dropout = 0.0
+    for key, value in model_overrides.items():
+        setattr(m, key, value)
+    return cfg
+
+
+def tiny_model(name: str, seed: int = 0, **model_overrides) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(tiny_config(name, **model_overrides), vocab_size=VOCAB, input_dim=FEAT)
+
+
+def toy_batch(seed: int = 0, frames_per_token: int = 6, noise: float = 0.1) -> dict:
+    """Two utterances whose features are per-token prototypes held for a few frames (like toy_seq2seq)."""
+    g = torch.Generator().manual_seed(seed)
+    protos = torch.randn(VOCAB, FEAT, generator=g)
+    seqs = [[5, 6, 6, 7, 9], [8, 3, 10]]  # a repeated letter must stay separable
+    feats = []
+    for seq in seqs:
+        per = []
+        for tok in seq:
+            per.append(protos[tok].repeat(frames_per_token, 1))
+            per.append(torch.zeros(2, FEAT))  # a short gap keeps repeats apart
+        feats.append(torch.cat(per) + noise * torch.randn(len(seq) * (frames_per_token + 2), FEAT, generator=g))
+    feat_lens = torch.tensor([f.size(0) for f in feats])
+    padded = torch.zeros(len(seqs), int(feat_lens.max()), FEAT)
+    tokens = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)
+    for i, (f, s) in enumerate(zip(feats, seqs)):
+        padded[i, : f.size(0)] = f
+        tokens[i, : len(s)] = torch.tensor(s)
+    return {"feats": padded, "feat_lens": feat_lens, "tokens": tokens, "token_lens": torch.tensor([len(s) for s in seqs]), "seqs": seqs}
