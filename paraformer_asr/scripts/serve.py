@@ -62,7 +62,11 @@ def main() -> int:
         batching=False if args.no_batching else None,
         torch_threads=args.torch_threads,
     )
-    app = create_app(model, tokenizer, cfg, device, cmvn=cmvn, serve_cfg=scfg)
+    try:
+        app = create_app(model, tokenizer, cfg, device, cmvn=cmvn, serve_cfg=scfg)
+    except ValueError as e:
+        print(f"bad service setting: {e}", file=sys.stderr)
+        return 2
     # Our middleware logs one line per request with its latency, so uvicorn's access log is off.
     # uvicorn handles SIGTERM/SIGINT: it stops accepting, lets in-flight requests finish,
     # then runs the app's lifespan exit, which drains the batcher.

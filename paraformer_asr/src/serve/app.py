@@ -71,6 +71,18 @@ def audio_supported(cfg: ExperimentConfig, cmvn: GlobalCMVN | None) -> bool:
     return cfg.data.dataset == "manifest" or cmvn is not None
 
 
+def check_serve_config(scfg: ServeConfig) -> None:
+    """Fail at start-up, naming the setting, rather than on the first request."""
+    positive = ("max_frames", "max_body_bytes", "max_audio_seconds", "max_batch_size", "max_beam_size")
+    for name in positive:
+        if getattr(scfg, name) <= 0:
+            raise ValueError(f"serve.{name}={getattr(scfg, name)} must be > 0 (--{name.replace('_', '-')})")
+    if scfg.batch_window_ms < 0 or scfg.torch_threads < 0:
+        raise ValueError(
+            f"serve.batch_window_ms={scfg.batch_window_ms} and serve.torch_threads={scfg.torch_threads} must be >= 0"
+        )
+
+
 def create_app(
     model: torch.nn.Module,
     tokenizer: CharTokenizer,
@@ -87,6 +99,7 @@ def create_app(
         serve_cfg: limits and batching; defaults to ``cfg.serve``.
     """
     scfg = serve_cfg or cfg.serve
+    check_serve_config(scfg)
     device = torch.device(device)
     feat_dim = feature_dim(cfg)
     has_audio = audio_supported(cfg, cmvn)

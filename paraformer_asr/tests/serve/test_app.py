@@ -186,3 +186,13 @@ def test_one_log_line_per_request_with_latency(client, caplog):
     assert len(lines) == 2
     assert lines[0].startswith("POST /transcribe 422 ") and "ms" in lines[0]
     assert lines[1].startswith("GET /health 200 ")
+
+
+@pytest.mark.parametrize("field, value", [("max_frames", 0), ("max_batch_size", -1), ("batch_window_ms", -5.0)])
+def test_bad_serve_settings_fail_at_startup(stub, field, value):
+    from src.serve.app import create_app
+
+    model, tok, cfg = stub
+    setattr(cfg.serve, field, value)
+    with pytest.raises(ValueError, match=f"serve.{field}={value}"):
+        create_app(model, tok, cfg, "cpu")

@@ -15,14 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-import uvicorn
 
 from src.data.toy_seq2seq import ToySeq2Seq
 from src.serve.app import create_app
 from src.training.evaluate import decode_options
 from src.training.inference import load_for_inference
 from src.utils.config import ServeConfig
-from tests.serve.stub_model import FEAT_DIM, offline_decode
+from tests.serve.stub_model import FEAT_DIM, offline_decode, stub_setup
+from tests.serve.stub_server import serve_in_thread
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -69,13 +69,7 @@ def test_concurrent_requests_on_real_server_match_offline(tiny_checkpoint, one_t
     # A long window so that concurrent requests reliably meet in one batch even on a busy machine.
     scfg = ServeConfig(batch_window_ms=150.0, max_batch_size=8)
     app = create_app(model, tok, cfg, "cpu", serve_cfg=scfg)
-    sock = _loopback_socket()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        _wait_healthy(url, 20.0)
+    with serve_in_thread(app) as url:
 
         def send(job):
             feats, method = job
@@ -85,10 +79,6 @@ def test_concurrent_requests_on_real_server_match_offline(tiny_checkpoint, one_t
         with ThreadPoolExecutor(max_workers=8) as pool:
             responses = list(pool.map(send, jobs))
         batch_sizes = list(app.state.batcher.batch_sizes)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-    assert not thread.is_alive(), "uvicorn did not shut down"
     for (feats, method), r in zip(jobs, responses):
         assert r.status_code == 200, r.text
         with torch.inference_mode():
@@ -126,9 +116,7 @@ def test_sigterm_finishes_in_flight_requests():
             proc.kill()
     r = result["r"]
     assert r.status_code == 200, r.text
-    from tests.serve.stub_model import stub_setup  # the same seeded stub as the server's
-
-    model = stub_setup()[0]
+    model = stub_setup()[0]  # the same seeded stub as the server's
     assert r.json()["token_ids"] == offline_decode(model, feats).tokens
     _assert_graceful_exit(proc.returncode, out)
     # The request was answered after the shutdown began, i.e. it was not cut off.
