@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+_STREAMING_DATA_SIZE = 0x7FFF0000  # a declared data chunk this large (~2 GiB) is a placeholder
 _FORMAT_NAMES = {3: "32/64-bit float", 6: "A-law", 7: "mu-law", 0xFFFE: "WAVE_FORMAT_EXTENSIBLE", 0x55: "MP3"}
 
 
@@ -81,6 +82,11 @@ def _decode_wav(fileobj: io.BufferedIOBase | io.BytesIO, name: str, head: bytes)
     if nch < 1 or sr <= 0:
         raise AudioError(f"{name}: corrupt WAV header ({nch} channels, {sr} Hz)")
     expected = nframes * nch * width
+    if expected >= _STREAMING_DATA_SIZE:
+        # Streaming writers (`espeak-ng --stdout` writes 0x7FFFF000, ffmpeg to a pipe
+        # 0xFFFFFFFF) cannot seek back to fill in the data size and leave a ~2-4 GiB
+        # placeholder instead: take the samples that are there.
+        expected = len(raw) - len(raw) % (nch * width)
     if len(raw) < expected:
         # The header promises more data than the file holds: a cut-off download or copy.
         raise AudioError(

@@ -165,6 +165,16 @@ def test_truncated_wav(tmp_path):
         read_wav(p)
 
 
+@pytest.mark.parametrize("placeholder", [0xFFFFFFFF, 0x7FFFF000])
+def test_streaming_placeholder_size_reads_to_end(tmp_path, placeholder):
+    x = tone(300.0, 16000, 0.1)
+    write_wav(tmp_path / "a.wav", x, 16000)
+    data = bytearray((tmp_path / "a.wav").read_bytes())
+    pos = data.index(b"data")
+    data[pos + 4 : pos + 8] = struct.pack("<I", placeholder)  # "unknown length", as pipe writers leave it
+    assert torch.equal(read_wav_bytes(bytes(data), "pipe.wav"), read_wav(tmp_path / "a.wav"))
+
+
 def test_corrupt_header(tmp_path):
     p = tmp_path / "corrupt.wav"
     p.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk\xff\xff")
