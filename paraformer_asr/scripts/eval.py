@@ -1,0 +1,64 @@
+"""Evaluate a checkpoint on the toy test (or val) split: CER, WER, token and sequence accuracy as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python scripts/eval.py` from the project folder
+
+import torch  # noqa: E402
+
+from src.data.batching import build_dataloaders, feature_dim  # noqa: E402
+from src.training.evaluate import decode_options, evaluate  # noqa: E402
+from src.training.inference import load_for_inference  # noqa: E402
+from src.utils.checkpoint import CheckpointError  # noqa: E402
+from src.utils.tensor_utils import resolve_device  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--checkpoint", required=True, help="e.g. runs/my_first_run/checkpoints/best.pt")
+    parser.add_argument("--decode-method", choices=["greedy", "beam"], help="default: decode.method of the checkpoint")
+    parser.add_argument("--beam-size", type=int, help="default: decode.beam_size of the checkpoint")
+    parser.add_argument("--split", choices=["test", "val"], default="test", help="which toy split to score")
+    parser.add_argument("--batch-size", type=int, help="default: training.batch_size of the checkpoint")
+    parser.add_argument("--max-utterances", type=int, default=0, help="score only the first N (0 = all)")
+    parser.add_argument("--detailed", action="store_true", help="add per-utterance ref/hyp and the worst errors")
+    parser.add_argument("--output", help="write the JSON here (it is always printed)")
+    parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    try:
+        model, tokenizer, cfg = load_for_inference(args.checkpoint, device)
+    except CheckpointError as e:
+        print(f"cannot load checkpoint: {e}", file=sys.stderr)
+        return 2
+    method = args.decode_method or cfg.decode.method
+    beam_size = args.beam_size or cfg.decode.beam_size
+    if args.batch_size:
+        cfg.training.batch_size = args.batch_size
+    if args.max_utterances:
+        cfg.data.test_size = min(cfg.data.test_size, args.max_utterances)
+        cfg.data.val_size = min(cfg.data.val_size, args.max_utterances)
+    loader = build_dataloaders(cfg, tokenizer, input_dim=feature_dim(cfg), splits=(args.split,))[args.split]
+    with torch.inference_mode():
+        result = evaluate(model, loader, tokenizer, device, decode_opts=decode_options(cfg, method, beam_size),
+                          detailed=args.detailed)
+    result = {"checkpoint": str(args.checkpoint), "split": args.split, "decode_method": method,
+              "beam_size": beam_size, **result}
+    text = json.dumps(result, indent=2)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text + "\n")
+    summary = {k: result[k] for k in ("cer", "wer", "token_accuracy", "sequence_accuracy", "num_utterances",
+                                      "decode_seconds")}
+    print(json.dumps(summary, indent=2) if args.detailed else text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Train a model on the built-in toy task (or manifests): python scripts/train.py --config configs/paraformer_base.yaml"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python scripts/train.py` from the project folder
+
+from src.training.trainer import TrainingInterrupted, train  # noqa: E402
+from src.utils.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from src.utils.config import ConfigError, apply_overrides, config_from_dict, load_config_or_exit  # noqa: E402
+from src.utils.logging import make_run_dir  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", help="YAML with overrides of the defaults in src/utils/config.py")
+    parser.add_argument("--run-name", help="folder name under --runs-dir (default: <timestamp>_<config stem>)")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE", help="e.g. training.batch_size=32")
+    parser.add_argument("--resume", help="checkpoint to resume from (its config is used unless --config is given)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="shortcut for --override training.device=...")
+    parser.add_argument("--runs-dir", default="runs", help="where run folders are created")
+    args = parser.parse_args()
+
+    overrides = list(args.override) + ([f"training.device={args.device}"] if args.device else [])
+    if args.resume and not args.config:
+        # Resume with the checkpoint's own config so a run cannot silently change shape.
+        try:
+            stored = load_checkpoint(args.resume)["config"]
+        except (CheckpointError, KeyError) as e:
+            print(f"cannot resume: {e}", file=sys.stderr)
+            return 2
+        try:
+            cfg = config_from_dict(apply_overrides(stored, overrides))
+        except ConfigError as e:
+            print(f"config error: {e}", file=sys.stderr)
+            return 2
+    else:
+        if not args.config:
+            parser.error("--config is required (or --resume CHECKPOINT)")
+        cfg = load_config_or_exit(args.config, overrides)
+
+    if args.resume and not args.run_name:
+        run_dir = Path(args.resume).resolve().parent.parent  # runs/<name>/checkpoints/latest.pt
+    else:
+        run_dir = make_run_dir(args.config, args.run_name, args.runs_dir)
+    try:
+        result = train(cfg, run_dir, resume=args.resume)
+    except TrainingInterrupted as e:
+        print(f"\nstopped by Ctrl-C; resume with: python scripts/train.py --resume {e.checkpoint}", file=sys.stderr)
+        return 130
+    except CheckpointError as e:
+        print(f"cannot resume: {e}", file=sys.stderr)
+        return 2
+    except FloatingPointError as e:
+        print(f"training stopped: {e}", file=sys.stderr)
+        return 1
+    if result:
+        print(
+            f"run folder: {run_dir}\nval cer={result['cer']:.4f} token_accuracy={result['token_accuracy']:.4f} "
+            f"sequence_accuracy={result['sequence_accuracy']:.4f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

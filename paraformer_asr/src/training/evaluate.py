@@ -1,0 +1,95 @@
+"""Decode a dataloader and score it: shared by validation, ``eval.py`` and the ablation script."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from src.data.tokenizer import CharTokenizer
+from src.metrics.asr_metrics import ASRMetrics
+from src.utils.config import ExperimentConfig
+
+
+def decode_options(cfg: ExperimentConfig, method: str, beam_size: int) -> dict[str, Any]:
+    """Keyword arguments for ``model.decode``: the method, the beam size and every other ``decode.*`` knob.
+
+    Each model reads the knobs it understands (length_penalty for AR beam, ctc_weight for
+    Paraformer rescoring, ...), so a new knob in DecodeConfig reaches the models without edits here.
+    """
+    knobs = {k: v for k, v in dataclasses.asdict(cfg.decode).items() if k not in ("method", "beam_size")}
+    return {"method": method, "beam_size": beam_size, **knobs}
+
+
+@torch.no_grad()
+def decode_texts(
+    model: torch.nn.Module,
+    tokenizer: CharTokenizer,
+    feats: torch.Tensor,
+    feat_lens: torch.Tensor,
+    **decode_opts: Any,
+) -> list[str]:
+    """Transcribe a padded batch: feats (B, T, F), feat_lens (B,) -> B strings."""
+    hyps = model.decode(feats, feat_lens, **decode_opts)
+    return [tokenizer.decode(h.tokens) for h in hyps]
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    tokenizer: CharTokenizer,
+    device: torch.device,
+    *,
+    decode_opts: dict[str, Any],
+    compute_loss: bool = False,
+    detailed: bool = False,
+    max_batches: int = 0,
+) -> dict[str, Any]:
+    """Decode every batch of ``loader`` and return corpus metrics.
+
+    Returns ``cer, wer, token_accuracy, sequence_accuracy, num_utterances,
+    decode_seconds`` (wall time spent inside ``model.decode``), plus
+    ``val_<term>`` mean losses when ``compute_loss`` and an ``utterances`` list
+    of ``{ref, hyp, cer, errors}`` when ``detailed``.
+    """
+    was_training = model.training
+    model.eval()
+    metrics = ASRMetrics()
+    loss_sums: dict[str, float] = {}
+    num_batches = 0
+    decode_seconds = 0.0
+    utterances = []
+    for i, batch in enumerate(loader):
+        if max_batches and i >= max_batches:
+            break
+        feats = batch["feats"].to(device)  # (B, T, F)
+        feat_lens = batch["feat_lens"].to(device)  # (B,)
+        if compute_loss:
+            losses = model(feats, feat_lens, batch["tokens"].to(device), batch["token_lens"].to(device))
+            for k, v in losses.items():
+                loss_sums[k] = loss_sums.get(k, 0.0) + float(v)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        hyps = decode_texts(model, tokenizer, feats, feat_lens, **decode_opts)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        decode_seconds += time.perf_counter() - start
+        num_batches += 1
+        for ref, hyp in zip(batch["texts"], hyps):
+            c = metrics.update(ref, hyp)
+            if detailed:
+                utterances.append({"ref": ref, "hyp": hyp, "errors": c.errors, "cer": c.errors / max(c.ref_len, 1)})
+    model.train(was_training)
+    out: dict[str, Any] = metrics.compute()
+    out["decode_seconds"] = decode_seconds
+    for k, v in loss_sums.items():
+        out[f"val_{k}"] = v / max(num_batches, 1)
+    if detailed:
+        out["utterances"] = utterances
+        out["worst"] = sorted(utterances, key=lambda u: (-u["cer"], -u["errors"]))[:10]
+    return out

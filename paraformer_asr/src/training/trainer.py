@@ -1,0 +1,323 @@
+"""The training loop: one function, every step visible.
+
+``train(cfg, run_dir)`` builds the data, model and optimizer, then for every
+batch: learning rate from a pure schedule function, forward (a dict of named
+losses), backward, clipping, optimizer step, logging. After each epoch it
+decodes the validation split greedily (CER, WER, token/sequence accuracy),
+writes ``latest.pt`` and, when the validation CER improves, ``best.pt``.
+
+Exact resume: a checkpoint holds the model, optimizer, AMP scaler, step,
+epoch, how many batches of the epoch were consumed, and the RNG states, all
+taken at an optimizer-step boundary. The batch order is a pure function of
+``(seed, epoch)`` and the toy data of ``(seed, split, index)``, so on the CPU an
+interrupted-then-resumed run ends with bit-identical weights.
+
+Ctrl-C is caught by a SIGINT handler that only sets a flag; the loop stops at
+the next step boundary, saves ``latest.pt`` and raises :class:`TrainingInterrupted`
+(the script exits 130). A second Ctrl-C aborts at once.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from src.data.batching import build_dataloaders, build_tokenizer, feature_dim
+from src.data.tokenizer import CharTokenizer
+from src.models import build_model
+from src.training.evaluate import decode_options, evaluate
+from src.training.plots import plot_cif, plot_curves
+from src.training.schedule import lr_at
+from src.utils.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from src.utils.config import ExperimentConfig, config_to_dict, dump_config
+from src.utils.logging import RunLogger
+from src.utils.tensor_utils import resolve_device, seed_everything
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C: ``latest.pt`` was saved at ``checkpoint``; resume from it."""
+
+    def __init__(self, checkpoint: Path) -> None:
+        super().__init__(f"interrupted; saved {checkpoint}")
+        self.checkpoint = checkpoint
+
+
+class _StopFlag:
+    """SIGINT sets ``requested``; a second SIGINT raises KeyboardInterrupt immediately."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _StopFlag:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: Ctrl-C handling stays the default
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def build_optimizer(model: torch.nn.Module, cfg: ExperimentConfig) -> torch.optim.Optimizer:
+    """AdamW; biases, norms and embeddings' 1-D parameters are not decayed (decay only shrinks matrices)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": cfg.training.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.training.learning_rate, betas=(0.9, 0.98), eps=1e-9)
+
+
+def amp_setup(cfg: ExperimentConfig, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
+    """AMP dtype (None = fp32) and a GradScaler that is only enabled for fp16.
+
+    bf16 has fp32's exponent range, so gradients cannot underflow and no scaler
+    is needed; fp16 needs loss scaling to keep small gradients representable.
+    """
+    if device.type != "cuda" or not cfg.training.amp:
+        return None, torch.amp.GradScaler("cuda", enabled=False)
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return dtype, torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+
+
+def train(
+    cfg: ExperimentConfig,
+    run_dir: str | Path,
+    *,
+    resume: str | Path | None = None,
+    console: bool = True,
+    make_plots: bool = True,
+) -> dict[str, Any]:
+    """Train ``cfg`` into ``run_dir`` (made by ``make_run_dir``); returns the last validation row.
+
+    Raises :class:`TrainingInterrupted` on Ctrl-C (after saving ``latest.pt``) and
+    FloatingPointError on a NaN/Inf loss, naming the step and the last good checkpoint.
+    """
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    tc = cfg.training
+    seed_everything(tc.seed, tc.deterministic)
+    device = resolve_device(tc.device)
+
+    state = load_checkpoint(resume) if resume else None
+    tokenizer = CharTokenizer.from_json(state["tokenizer"]) if state else build_tokenizer(cfg)
+    input_dim = feature_dim(cfg)
+    model = build_model(cfg, tokenizer.vocab_size, input_dim).to(device)
+    if hasattr(model, "grad_checkpointing"):
+        model.grad_checkpointing = tc.grad_checkpointing
+    loaders = build_dataloaders(cfg, tokenizer, input_dim=input_dim)
+    train_loader, val_loader = loaders["train"], loaders["val"]
+    sampler = train_loader.batch_sampler
+    optimizer = build_optimizer(model, cfg)
+    amp_dtype, scaler = amp_setup(cfg, device)
+    forward_model = model
+    if tc.compile:
+        try:
+            forward_model = torch.compile(model)
+        except Exception as e:  # compile support differs by platform; eager always works
+            print(f"warning: torch.compile failed ({e}); training eagerly")
+
+    steps_per_epoch = math.ceil(len(train_loader) / tc.grad_accum_steps)
+    total_steps = tc.num_epochs * steps_per_epoch
+    if tc.max_steps > 0:
+        total_steps = min(total_steps, tc.max_steps)
+
+    step, start_epoch, start_batch, best_cer, train_seconds = 0, 0, 0, float("inf"), 0.0
+    epoch_sums: dict[str, float] = {}
+    history: list[dict[str, Any]] = []
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        step, start_epoch, start_batch = state["step"], state["epoch"], state["batch_in_epoch"]
+        best_cer, train_seconds = state["best_cer"], state["train_seconds"]
+        epoch_sums, history = dict(state["epoch_loss_sums"]), list(state["history"])
+        restore_rng_state(state["rng"])
+        del state
+
+    logger = RunLogger(run_dir, run_id=run_dir.name, model_type=cfg.model.name, console=console)
+    if history and not logger.history:
+        logger.history = history  # resumed into a new run folder
+    dump_config(cfg, run_dir / "config.yaml")
+    num_params = sum(p.numel() for p in model.parameters())
+    logger.info(
+        f"model={cfg.model.name} params={num_params / 1e6:.2f}M device={device} amp={amp_dtype} "
+        f"steps/epoch={steps_per_epoch} total_steps={total_steps}"
+        + (f" | resumed from {resume} at step {step} (epoch {start_epoch + 1}, batch {start_batch})" if resume else "")
+    )
+
+    def checkpoint_state(epoch: int, batch_in_epoch: int) -> dict[str, Any]:
+        return {
+            "model": model.state_dict(),  # the unwrapped module, never the compiled/DDP wrapper
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "step": step,
+            "epoch": epoch,  # the epoch in progress (0-based) ...
+            "batch_in_epoch": batch_in_epoch,  # ... and how many of its batches are done
+            "sampler": {"seed": tc.seed, "epoch": epoch, "start_batch": batch_in_epoch},
+            "best_cer": best_cer,
+            "train_seconds": train_seconds,
+            "epoch_loss_sums": dict(epoch_sums),
+            "rng": capture_rng_state(),
+            "config": config_to_dict(cfg),
+            "tokenizer": tokenizer.to_json(),
+            "history": list(logger.history),
+            "num_params": num_params,
+            "extra": {},  # room for real-audio state (CMVN stats, feature config)
+        }
+
+    last_row: dict[str, Any] = {}
+    lr = lr_at(step, tc, total_steps)
+    accum = tc.grad_accum_steps
+    with _StopFlag() as stop:
+        for epoch in range(start_epoch, tc.num_epochs):
+            if tc.max_steps and step >= tc.max_steps:
+                break
+            sampler.set_epoch(epoch, start_batch=start_batch)
+            batches_done = start_batch
+            if epoch != start_epoch:
+                epoch_sums = {}
+            start_batch = 0
+            model.train()
+            epoch_start = time.perf_counter()
+            num_batches = len(train_loader)
+            micro = 0
+            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{tc.num_epochs}", leave=False, disable=None,
+                       dynamic_ncols=True)
+            for i, batch in enumerate(bar):
+                # 1. learning rate for this optimizer step, from a pure function of the step
+                if micro == 0:
+                    lr = lr_at(step, tc, total_steps)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                feats = batch["feats"].to(device)  # (B, T, F)
+                feat_lens = batch["feat_lens"].to(device)  # (B,)
+                tokens = batch["tokens"].to(device)  # (B, L)
+                token_lens = batch["token_lens"].to(device)  # (B,)
+                # 2. forward: a dict of named scalar losses, "loss" is the weighted total
+                autocast = torch.autocast("cuda", dtype=amp_dtype) if amp_dtype else nullcontext()
+                with autocast:
+                    losses = forward_model(feats, feat_lens, tokens, token_lens)
+                values = {k: float(v.detach()) for k, v in losses.items()}
+                if not math.isfinite(values["loss"]):
+                    latest = ckpt_dir / "latest.pt"
+                    good = str(latest) if latest.exists() else "none yet (no epoch finished)"
+                    raise FloatingPointError(
+                        f"loss is {values['loss']} at step {step} (epoch {epoch + 1}); terms {values}. "
+                        f"Last good checkpoint: {good}. Lower training.learning_rate or training.max_grad_norm, "
+                        "or turn off training.amp."
+                    )
+                # 3. backward; the loss is divided so that accumulated gradients average over micro-batches
+                scaler.scale(losses["loss"] / accum).backward()
+                micro += 1
+                batches_done += 1
+                for k, v in values.items():
+                    epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+                epoch_sums["_batches"] = epoch_sums.get("_batches", 0.0) + 1
+                if micro < accum and i < num_batches - 1:
+                    continue
+                # 4. clip (on unscaled gradients) and step; the scaler skips steps with inf gradients in fp16
+                scaler.unscale_(optimizer)
+                grad_norm = torch.nn.utils.clip_grad_norm_(
+                    model.parameters(), tc.max_grad_norm if tc.max_grad_norm > 0 else float("inf")
+                )
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                micro = 0
+                # 5. log every loss term
+                bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()} | {"lr": f"{lr:.2e}"})
+                if step % tc.log_every == 0 or step == 1:
+                    terms = " ".join(f"{k}={v:.4f}" for k, v in values.items())
+                    logger.info(f"step {step} epoch {epoch + 1} lr={lr:.3e} {terms} grad_norm={float(grad_norm):.3f}")
+                if stop.requested or (tc.max_steps and step >= tc.max_steps):
+                    break
+            bar.close()
+            train_seconds += time.perf_counter() - epoch_start
+            epoch_done = batches_done >= num_batches
+
+            if stop.requested and not epoch_done:
+                path = ckpt_dir / "latest.pt"
+                save_checkpoint(path, checkpoint_state(epoch, batches_done))
+                logger.info(f"interrupted at step {step}; saved {path}. Resume with:\n"
+                            f"  python scripts/train.py --resume {path}")
+                logger.close()
+                raise TrainingInterrupted(path)
+
+            # 6. validation: greedy decoding of the whole val split
+            result = evaluate(model, val_loader, tokenizer, device,
+                              decode_opts=decode_options(cfg, "greedy", 1), compute_loss=True)
+            n = max(epoch_sums.get("_batches", 1.0), 1.0)
+            row = {"epoch": epoch + 1, "step": step, "lr": lr}
+            row |= {f"train_{k}": v / n for k, v in epoch_sums.items() if not k.startswith("_")}
+            row |= {k: v for k, v in result.items() if k.startswith("val_")}
+            row |= {k: result[k] for k in ("cer", "wer", "token_accuracy", "sequence_accuracy")}
+            row |= {"decode_seconds": result["decode_seconds"], "train_seconds": train_seconds}
+            logger.log_epoch(row)
+            logger.info(
+                f"epoch {epoch + 1} step {step}: val cer={row['cer']:.4f} wer={row['wer']:.4f} "
+                f"token_acc={row['token_accuracy']:.4f} seq_acc={row['sequence_accuracy']:.4f} "
+                f"val_loss={row.get('val_loss', float('nan')):.4f} ({train_seconds:.0f}s training)"
+            )
+            last_row = row
+
+            # 7. checkpoints (best by validation CER)
+            next_epoch, next_batch = (epoch + 1, 0) if epoch_done else (epoch, batches_done)
+            if row["cer"] < best_cer:
+                best_cer = row["cer"]
+                save_checkpoint(ckpt_dir / "best.pt", checkpoint_state(next_epoch, next_batch))
+            save_checkpoint(ckpt_dir / "latest.pt", checkpoint_state(next_epoch, next_batch))
+
+            if stop.requested:
+                path = ckpt_dir / "latest.pt"
+                logger.info(f"interrupted after epoch {epoch + 1}; saved {path}. Resume with:\n"
+                            f"  python scripts/train.py --resume {path}")
+                logger.close()
+                raise TrainingInterrupted(path)
+    # Plots once at the end: matplotlib costs seconds per figure on a busy CPU (metrics.json is live).
+    if make_plots:
+        plot_curves(logger.history, run_dir / "plots" / "curves.png")
+    if make_plots and hasattr(model, "cif_alphas"):
+        plot_cif_example(model, val_loader, tokenizer, cfg, device, run_dir / "plots" / "cif.png")
+    logger.info(f"done: step {step}, best val cer {best_cer:.4f}; checkpoints in {ckpt_dir}; plots in {run_dir / 'plots'}")
+    logger.close()
+    return last_row
+
+
+@torch.no_grad()
+def plot_cif_example(
+    model: torch.nn.Module,
+    loader: torch.utils.data.DataLoader,
+    tokenizer: CharTokenizer,
+    cfg: ExperimentConfig,
+    device: torch.device,
+    out: Path,
+) -> None:
+    """CIF plot of the first validation utterance (alpha per frame, fires, target characters)."""
+    was_training = model.training
+    model.eval()
+    batch = next(iter(loader))
+    feats = batch["feats"][:1].to(device)  # (1, T, F)
+    feat_lens = batch["feat_lens"][:1].to(device)  # (1,)
+    alphas, enc_lens = model.cif_alphas(feats, feat_lens)  # (1, T'), (1,)
+    hyp = model.decode(feats, feat_lens, method="greedy")[0]
+    plot_cif(alphas[0, : int(enc_lens[0])], batch["texts"][0], out,
+             threshold=cfg.model.predictor.threshold, hypothesis=tokenizer.decode(hyp.tokens))
+    model.train(was_training)

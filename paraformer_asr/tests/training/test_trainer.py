@@ -1,0 +1,116 @@
+"""Trainer: loss decreases, exact resume after Ctrl-C, NaN stop. Tiny configs, CPU, seconds each."""
+
+import os
+import signal
+
+import pytest
+import torch
+
+import src.training.trainer as trainer
+from src.utils.checkpoint import load_checkpoint
+from src.utils.config import load_config
+from src.utils.logging import make_run_dir
+
+TINY = [
+    "model.d_model=32",
+    "model.encoder.num_layers=1",
+    "model.encoder.num_heads=2",
+    "model.encoder.ffn_dim=64",
+    "model.decoder.num_layers=1",
+    "model.decoder.num_heads=2",
+    "model.decoder.ffn_dim=64",
+    "data.feat_dim=16",
+    "data.max_words=2",
+    "data.val_size=8",
+    "data.test_size=8",
+    "training.batch_size=8",
+    "training.warmup_steps=5",
+    "training.device=cpu",
+    "training.log_every=1000",
+]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny models gain nothing from intra-op threads, and on a shared CPU the spin-waiting of
+    # two threads makes these runs ~10x slower.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_cfg(*extra):
+    return load_config(None, TINY + list(extra))
+
+
+def test_loss_decreases_over_50_steps(tmp_path):
+    cfg = tiny_cfg("data.train_size=80", "training.num_epochs=5", "training.learning_rate=3e-3")
+    run_dir = make_run_dir(None, "smoke", tmp_path)
+    trainer.train(cfg, run_dir, console=False)
+    history = load_checkpoint(run_dir / "checkpoints" / "latest.pt")["history"]
+    assert [r["step"] for r in history] == [10, 20, 30, 40, 50]
+    first, last = history[0]["train_loss"], history[-1]["train_loss"]
+    assert last < 0.7 * first, (first, last)
+    for key in ("train_att", "train_mae", "train_ctc", "val_loss", "cer", "token_accuracy", "sequence_accuracy"):
+        assert key in history[-1]
+    assert (run_dir / "checkpoints" / "best.pt").exists()
+    assert (run_dir / "plots" / "curves.png").exists() and (run_dir / "plots" / "cif.png").exists()
+    assert (run_dir / "results.csv").read_text().startswith("run_id,model_type,epoch,step,")
+
+
+@pytest.mark.parametrize("interrupt_step", [2, 5])
+def test_interrupted_then_resumed_run_matches_uninterrupted(tmp_path, monkeypatch, interrupt_step):
+    # dropout and GLM sampling on, so the RNG state must be restored exactly too
+    cfg = tiny_cfg("data.train_size=32", "training.num_epochs=2", "model.encoder.dropout=0.2")
+    full_dir = make_run_dir(None, "full", tmp_path)
+    trainer.train(cfg, full_dir, console=False, make_plots=False)
+
+    real_lr_at = trainer.lr_at
+
+    def lr_with_ctrl_c(step, tc, total):
+        if step == interrupt_step:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does; the loop stops after this step
+        return real_lr_at(step, tc, total)
+
+    cut_dir = make_run_dir(None, "cut", tmp_path)
+    monkeypatch.setattr(trainer, "lr_at", lr_with_ctrl_c)
+    with pytest.raises(trainer.TrainingInterrupted) as info:
+        trainer.train(cfg, cut_dir, console=False, make_plots=False)
+    monkeypatch.setattr(trainer, "lr_at", real_lr_at)
+    saved = load_checkpoint(info.value.checkpoint)
+    assert saved["step"] == interrupt_step + 1
+    trainer.train(cfg, cut_dir, resume=info.value.checkpoint, console=False, make_plots=False)
+
+    a = load_checkpoint(full_dir / "checkpoints" / "latest.pt")
+    b = load_checkpoint(cut_dir / "checkpoints" / "latest.pt")
+    assert a["step"] == b["step"] == 8
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), f"{name} differs after resume"
+
+
+def test_nan_loss_stops_naming_step_and_checkpoint(tmp_path, monkeypatch):
+    real_build = trainer.build_model
+
+    def build_with_nan(cfg, vocab_size, input_dim):
+        model = real_build(cfg, vocab_size, input_dim)
+        calls = {"n": 0}
+        forward = model.forward
+
+        def nan_forward(*args, **kwargs):
+            out = forward(*args, **kwargs)
+            calls["n"] += model.training
+            if model.training and calls["n"] == 3:  # the first batch of epoch 2 = step 2 (0-based)
+                out = {**out, "loss": out["loss"] * float("nan")}
+            return out
+
+        model.forward = nan_forward
+        return model
+
+    monkeypatch.setattr(trainer, "build_model", build_with_nan)
+    cfg = tiny_cfg("data.train_size=16", "training.num_epochs=3")  # 2 steps per epoch: the NaN comes in epoch 2
+    run_dir = make_run_dir(None, "nan", tmp_path)
+    with pytest.raises(FloatingPointError) as info:
+        trainer.train(cfg, run_dir, console=False, make_plots=False)
+    msg = str(info.value)
+    assert "at step 2" in msg and "latest.pt" in msg and "learning_rate" in msg
