@@ -153,7 +153,9 @@ class CifPredictor(nn.Module):
         x = hidden.masked_fill(pad_mask.unsqueeze(-1), 0.0)  # (B, T', D)
         y = self.conv(x.transpose(1, 2)).transpose(1, 2) + x  # (B, T', D) residual, as in FunASR
         y = torch.relu(self.dropout(y))
-        alphas = torch.sigmoid(self.linear(y)).squeeze(-1)  # (B, T')
+        # float32 even under autocast: fire decisions compare running sums with beta,
+        # and a bf16 sum of L alphas is off by far more than the tail margin.
+        alphas = torch.sigmoid(self.linear(y).float()).squeeze(-1)  # (B, T')
         return alphas.masked_fill(pad_mask, 0.0)  # (B, T')
 
     def forward(
@@ -179,6 +181,6 @@ class CifPredictor(nn.Module):
         else:
             used, width, tail = alphas, max_tokens, self.tail_threshold
         embeds, counts, fire_frames = integrate_and_fire(
-            hidden, used, threshold=self.threshold, tail_threshold=tail, lengths=hidden_lens, max_tokens=width
+            hidden.float(), used, threshold=self.threshold, tail_threshold=tail, lengths=hidden_lens, max_tokens=width
         )
         return CifOutput(embeds, counts, used, alpha_sum, fire_frames)

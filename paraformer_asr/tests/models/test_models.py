@@ -88,3 +88,23 @@ def test_build_model_reads_training_flag_and_ctc_impl():
 
     built = build_model(cfg, vocab_size=VOCAB, input_dim=FEAT)
     assert built.grad_checkpointing is True and built.ctc_impl == "torch"
+
+
+@pytest.mark.parametrize("ctc_weight", [0.0, 0.3])
+def test_paraformer_beam_scores_at_least_its_greedy_candidate(ctc_weight):
+    # The greedy output (CIF length, argmax) is one of beam's candidates, so the pick's
+    # combined score can never be lower than the greedy output's combined score.
+    model = tiny_model("paraformer", seed=3, ctc_weight=ctc_weight).eval()
+    b = toy_batch()
+    greedy = model.decode(b["feats"], b["feat_lens"], method="greedy")
+    beam = model.decode(b["feats"], b["feat_lens"], method="beam", beam_size=3, ctc_weight=0.5)
+    with torch.no_grad():
+        enc, enc_lens = model.encoder(b["feats"], b["feat_lens"])
+        for i in range(2):
+            n = int(enc_lens[i])
+            e, el = enc[i : i + 1, :n], enc_lens[i : i + 1]
+            ctc_lp = torch.log_softmax(model.ctc_head(e), -1) if model.ctc_head is not None else None
+            if not greedy[i].tokens and ctc_lp is None:
+                continue  # empty outputs are not candidates without a CTC head
+            rescored = model._rescore(e, el, [tuple(greedy[i].tokens)], ctc_lp, 0.5)[0]
+            assert beam[i].score >= rescored.score - 1e-6
