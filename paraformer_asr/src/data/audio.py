@@ -32,13 +32,13 @@ def _convert_hint(name: str) -> str:
     return f"convert it to 16-bit PCM WAV, e.g. `sox {name} -b 16 -e signed-integer out.wav` or `ffmpeg -i {name} -c:a pcm_s16le out.wav`"
 
 
-def _riff_format_tag(data: bytes) -> int | None:
-    """The ``fmt `` chunk's format tag (1 = PCM), or None if it cannot be found."""
+def _fmt_payload_offset(data: bytes) -> int | None:
+    """Byte offset of the ``fmt `` chunk's payload (its format tag), or None if absent."""
     pos = 12
     while pos + 8 <= len(data):
         chunk_id, size = struct.unpack("<4sI", data[pos : pos + 8])
-        if chunk_id == b"fmt " and pos + 10 <= len(data):
-            return struct.unpack("<H", data[pos + 8 : pos + 10])[0]
+        if chunk_id == b"fmt ":
+            return pos + 8 if pos + 10 <= len(data) else None
         pos += 8 + size + (size & 1)  # chunks are word-aligned
     return None
 
@@ -63,14 +63,23 @@ def _pcm_to_float(raw: bytes, sampwidth: int, nchannels: int) -> np.ndarray:
     return x.reshape(-1, nchannels)  # (N, C)
 
 
-def _decode_wav(fileobj: io.BufferedIOBase | io.BytesIO, name: str, head: bytes) -> tuple[torch.Tensor, int]:
-    """Decode an opened WAV; returns ((N,) float32 mono, sample rate)."""
-    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+def _decode_wav(data: bytes, name: str) -> tuple[torch.Tensor, int]:
+    """Decode WAV bytes; returns ((N,) float32 mono, sample rate)."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise AudioError(f"{name}: not a WAV file (no RIFF/WAVE header); {_convert_hint(name)}")
-    tag = _riff_format_tag(head)
+    fmt = _fmt_payload_offset(data)
+    tag = struct.unpack("<H", data[fmt : fmt + 2])[0] if fmt is not None else None
+    if tag == 0xFFFE and fmt is not None and fmt + 26 <= len(data):
+        # WAVE_FORMAT_EXTENSIBLE (common for 24-bit and multichannel files) keeps the real
+        # format in the first two bytes of its SubFormat GUID, 24 bytes into the payload.
+        tag = struct.unpack("<H", data[fmt + 24 : fmt + 26])[0]
+        if tag == 1:
+            # Integer PCM after all: relabel it as plain PCM, which Python < 3.12's `wave` reads.
+            data = data[:fmt] + struct.pack("<H", 1) + data[fmt + 2 :]
     if tag is not None and tag != 1:
         kind = _FORMAT_NAMES.get(tag, f"format tag {tag}")
         raise AudioError(f"{name}: {kind} WAV is not supported, only integer PCM; {_convert_hint(name)}")
+    fileobj = io.BytesIO(data)
     try:
         with wave.open(fileobj, "rb") as w:
             nch, width, sr, nframes = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
@@ -103,7 +112,7 @@ def read_wav_bytes(data: bytes, name: str = "<bytes>", target_sr: int | None = 1
 
     ``name`` is only used in error messages. ``target_sr=None`` keeps the file's rate.
     """
-    wave_t, sr = _decode_wav(io.BytesIO(data), name, data[:4096])
+    wave_t, sr = _decode_wav(data, name)
     if target_sr is not None and sr != target_sr:
         wave_t = resample(wave_t, sr, target_sr)
     return wave_t

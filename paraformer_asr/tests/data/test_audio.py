@@ -137,6 +137,26 @@ def float_wav_bytes(n: int = 100) -> bytes:
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
+def extensible_wav_bytes(pcm: bytes, *, sub_tag: int, channels: int, width: int, sr: int = 16000) -> bytes:
+    """WAVE_FORMAT_EXTENSIBLE header (as sox and Audacity write for 24-bit), built by hand."""
+    guid = struct.pack("<H", sub_tag) + bytes.fromhex("000000001000800000AA00389B71")
+    fmt = struct.pack("<HHIIHHHHI", 0xFFFE, channels, sr, sr * channels * width, channels * width, 8 * width, 22, 8 * width, 0)
+    fmt += guid
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_extensible_pcm_reads_like_plain_pcm(tmp_path):
+    x = tone(500.0, 16000, 0.1, amp=0.7).double().numpy()[:, None]  # (N, 1)
+    write_pcm(tmp_path / "plain.wav", x, 16000, 3)
+    plain = (tmp_path / "plain.wav").read_bytes()
+    pcm = plain[plain.index(b"data") + 8 :]
+    ext = extensible_wav_bytes(pcm, sub_tag=1, channels=1, width=3)
+    assert torch.equal(read_wav_bytes(ext, "ext.wav"), read_wav(tmp_path / "plain.wav"))
+    with pytest.raises(AudioError, match=r"ext_float\.wav: .*float"):
+        read_wav_bytes(extensible_wav_bytes(bytes(400), sub_tag=3, channels=1, width=4), "ext_float.wav")
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(AudioError, match="nope.wav.*not found"):
         read_wav(tmp_path / "nope.wav")
