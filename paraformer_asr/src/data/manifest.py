@@ -267,6 +267,25 @@ def build_manifest_datasets(
     return {"train": train_ds, "val": val_ds, "test": test_ds}
 
 
+def resolve_audio_inputs(path: str | Path) -> list[tuple[Path, str | None]]:
+    """``infer --audio`` inputs: a WAV file, a folder (its ``*.wav``, sorted) or a ``.jsonl`` manifest.
+
+    Returns:
+        (audio path, reference text or None) pairs; manifests give their normalised text.
+    """
+    path = Path(path)
+    if path.is_dir():
+        wavs = sorted(p for p in path.iterdir() if p.suffix.lower() == ".wav")
+        if not wavs:
+            raise ManifestError(f"{path}: the folder holds no .wav files")
+        return [(p, None) for p in wavs]
+    if path.suffix.lower() in (".jsonl", ".json"):
+        return [(e.audio_path, e.text) for e in read_manifest(path)]
+    if not path.is_file():
+        raise ManifestError(f"{path}: no such file or folder; give a .wav file, a folder of them or a .jsonl manifest")
+    return [(path, None)]
+
+
 def summary(dataset: ManifestDataset) -> dict[str, Any]:
     """Utterance count and total hours, for logging."""
     return {"utterances": len(dataset), "hours": sum(e.duration for e in dataset.entries) / 3600.0}

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from src.data.audio import write_wav
-from src.data.manifest import ManifestDataset, ManifestError, build_manifest_datasets, read_manifest
+from src.data.manifest import ManifestDataset, ManifestError, build_manifest_datasets, read_manifest, resolve_audio_inputs
 from src.data.tokenizer import UNK_ID, CharTokenizer
 from src.utils.config import ExperimentConfig
 
@@ -136,3 +136,16 @@ def test_empty_manifest_keys_are_reported(tmp_path):
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dataset="manifest"))
     with pytest.raises(ManifestError, match="data.train_manifest is empty"):
         build_manifest_datasets(cfg, CharTokenizer.from_alphabet())
+
+
+def test_resolve_audio_inputs(tmp_path):
+    path = make_corpus(tmp_path, ["first one", "second"])
+    wavs = sorted((tmp_path / "wavs").glob("*.wav"))
+    assert resolve_audio_inputs(wavs[0]) == [(wavs[0], None)]
+    assert resolve_audio_inputs(tmp_path / "wavs") == [(w, None) for w in wavs]
+    assert [t for _, t in resolve_audio_inputs(path)] == ["first one", "second"]
+    with pytest.raises(ManifestError, match="no such file"):
+        resolve_audio_inputs(tmp_path / "missing.wav")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ManifestError, match="no .wav files"):
+        resolve_audio_inputs(tmp_path / "empty")
