@@ -103,3 +103,17 @@ def test_channels_last_matches():
     ref = model(x)
     out = model.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last))
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("impl", ["math", "sdpa"])
+def test_bf16_autocast_runs_and_stays_close(impl):
+    torch.manual_seed(0)
+    model = UNetTransformer(**TINY, attention_impl=impl).eval()
+    _randomise_proj_out(model)
+    x = torch.randn(2, 3, 16, 16)
+    ref = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    assert out.shape == ref.shape and torch.isfinite(out).all()
+    # bf16 keeps 8 mantissa bits: agreement to a few percent of the logits' scale is expected.
+    assert (out.float() - ref).abs().max() < 0.05 * ref.abs().max()
