@@ -36,6 +36,10 @@ def main() -> int:
     parser.add_argument("--max-beam-size", type=int, help=f"default: serve.max_beam_size, {d.max_beam_size}")
     parser.add_argument("--batch-window-ms", type=float, help=f"default: serve.batch_window_ms, {d.batch_window_ms}")
     parser.add_argument("--max-batch-size", type=int, help=f"default: serve.max_batch_size, {d.max_batch_size}")
+    parser.add_argument(
+        "--batch-overhead-frames", type=int,
+        help=f"fixed cost of one forward pass, in frames; decides length-sorted splits (default: serve.batch_overhead_frames, {d.batch_overhead_frames})",
+    )  # fmt: skip
     parser.add_argument("--no-batching", action="store_true", help="decode one request per forward pass (baseline)")
     parser.add_argument("--torch-threads", type=int, help=f"intra-op threads (default: serve.torch_threads, {d.torch_threads} = torch's)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
@@ -59,6 +63,7 @@ def main() -> int:
         max_beam_size=args.max_beam_size,
         batch_window_ms=args.batch_window_ms,
         max_batch_size=args.max_batch_size,
+        batch_overhead_frames=args.batch_overhead_frames,
         batching=False if args.no_batching else None,
         torch_threads=args.torch_threads,
     )

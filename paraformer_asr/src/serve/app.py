@@ -77,10 +77,9 @@ def check_serve_config(scfg: ServeConfig) -> None:
     for name in positive:
         if getattr(scfg, name) <= 0:
             raise ValueError(f"serve.{name}={getattr(scfg, name)} must be > 0 (--{name.replace('_', '-')})")
-    if scfg.batch_window_ms < 0 or scfg.torch_threads < 0:
-        raise ValueError(
-            f"serve.batch_window_ms={scfg.batch_window_ms} and serve.torch_threads={scfg.torch_threads} must be >= 0"
-        )
+    for name in ("batch_window_ms", "batch_overhead_frames", "torch_threads"):
+        if getattr(scfg, name) < 0:
+            raise ValueError(f"serve.{name}={getattr(scfg, name)} must be >= 0 (--{name.replace('_', '-')})")
 
 
 def create_app(
@@ -127,6 +126,7 @@ def create_app(
             decode_batch,
             window_ms=scfg.batch_window_ms if batched else 0.0,
             max_batch_size=scfg.max_batch_size if batched else 1,
+            overhead_frames=scfg.batch_overhead_frames,
         )
         batcher.start()
         app.state.batcher = batcher
@@ -223,6 +223,7 @@ def create_app(
             batching=scfg.batching and scfg.max_batch_size > 1,
             batch_window_ms=scfg.batch_window_ms,
             max_batch_size=scfg.max_batch_size,
+            batch_overhead_frames=scfg.batch_overhead_frames,
         )
 
     @app.post("/transcribe", response_model=TranscribeResponse, responses=_ERRORS, summary="Transcribe feature frames")

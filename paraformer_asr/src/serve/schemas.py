@@ -84,6 +84,9 @@ class HealthResponse(BaseModel):
     batching: bool = Field(..., description="Whether concurrent requests are decoded together (dynamic batching).")
     batch_window_ms: float = Field(..., description="How long the batcher waits to collect requests into one batch.")
     max_batch_size: int = Field(..., description="Most requests decoded in one forward pass.")
+    batch_overhead_frames: int = Field(
+        ..., description="Collected requests are split into length-sorted sub-batches when padding would cost more frames than this."
+    )
 
 
 class ErrorResponse(BaseModel):

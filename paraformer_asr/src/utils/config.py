@@ -171,6 +171,7 @@ class ServeConfig:
     batch_window_ms: float = 10.0  # dynamic batching: how long to collect requests
     max_batch_size: int = 16
     batching: bool = True  # False: one request per forward pass (the baseline for the speed-up)
+    batch_overhead_frames: int = 100  # fixed cost of a forward pass in frames: collected requests are split by length when padding would cost more
     max_beam_size: int = 16  # a client's beam_size is capped so one request cannot hog the worker
     torch_threads: int = 0  # intra-op threads for inference; 0 = torch's default
     host: str = "127.0.0.1"  # loopback only unless asked: the service has no authentication

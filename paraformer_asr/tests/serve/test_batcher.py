@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import torch
 
-from src.serve.batcher import DynamicBatcher, ShuttingDown, pad_batch
+from src.serve.batcher import DynamicBatcher, ShuttingDown, pad_batch, plan_sub_batches
 from tests.serve.stub_model import StubModel, offline_decode
 
 F = 8
@@ -121,3 +121,47 @@ def test_model_error_fails_only_that_batch():
     (bad, good), after = asyncio.run(main())
     assert isinstance(bad, RuntimeError) and str(bad) == "boom"
     assert good is None and after is None
+
+
+@pytest.mark.parametrize(
+    "lengths, overhead, expected",
+    [
+        ([50, 50, 50], 100, [[0, 1, 2]]),
+        ([10, 1000, 10, 10], 100, [[0, 2, 3], [1]]),  # one long utterance would pad three short ones to 1000
+        ([10, 1000, 10, 10], 10_000, [[0, 2, 3, 1]]),  # a pass costs more than the padding: keep one batch
+        ([30, 20, 10], 0, [[2], [1], [0]]),  # free passes: never pad
+        ([7], 100, [[0]]),
+    ],
+)
+def test_plan_sub_batches(lengths, overhead, expected):
+    assert plan_sub_batches(lengths, overhead) == expected
+
+
+def test_plan_sub_batches_minimises_padded_cost():
+    lengths = [12, 90, 33, 34, 91, 15, 60, 88]
+    runs = plan_sub_batches(lengths, 40)
+    assert sorted(i for r in runs for i in r) == list(range(len(lengths)))
+
+    def cost(rs):
+        return sum(40 + len(r) * max(lengths[i] for i in r) for r in rs)
+
+    one = [sorted(range(len(lengths)), key=lambda i: lengths[i])]
+    assert cost(runs) < cost(one) and cost(runs) <= cost([[i] for i in range(len(lengths))])
+
+
+def test_mixed_lengths_are_split_and_still_match_offline():
+    model = StubModel(F, 31)
+    g = torch.Generator().manual_seed(1)
+    utts = [torch.randn(t, F, generator=g) for t in (8, 400, 9, 10)]
+
+    async def main():
+        b = DynamicBatcher(_decode_fn(model), window_ms=200, max_batch_size=8, overhead_frames=50)
+        b.start()
+        hyps = await asyncio.gather(*(b.submit(u, "greedy", 1) for u in utts))
+        await b.stop()
+        return hyps, b.batch_sizes
+
+    hyps, sizes = asyncio.run(main())
+    assert sizes == [3, 1]
+    for u, h in zip(utts, hyps):
+        assert h.tokens == offline_decode(model, u).tokens
