@@ -5,9 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from src.data.folder import FolderDatasetError
-from src.training.trainer import INTERRUPTED_EXIT_CODE, TrainingDivergedError, train
-from src.utils.checkpoint import CheckpointError, load_checkpoint
 from src.utils.config import ConfigError, apply_overrides, config_from_dict, load_config_or_exit
 from src.utils.logging import make_run_dir, resolve_run_path
 
@@ -18,6 +15,12 @@ def run_training(*, config: str | None, run_name: str | None, runs_dir: str | Pa
     overrides = list(overrides or [])
     if device is not None:
         overrides.append(f"training.device={device}")
+    if resume is None:  # check the config before the slow imports below, so a typo fails at once
+        load_config_or_exit(config, overrides)
+    from src.data.folder import FolderDatasetError
+    from src.training.trainer import INTERRUPTED_EXIT_CODE, TrainingDivergedError, train
+    from src.utils.checkpoint import CheckpointError, load_checkpoint
+
     try:
         if resume is not None:
             resume_path = resolve_run_path(resume)

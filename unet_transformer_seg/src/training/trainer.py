@@ -191,7 +191,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                 batches = iter(train_loader)
                 model.train()
                 bar = tqdm(range(first, last), desc=f"epoch {epoch + 1}/{num_epochs}", initial=first,
-                           total=last, disable=not console, leave=False, dynamic_ncols=True)
+                           total=last, disable=not console, leave=False, dynamic_ncols=True, mininterval=1.0)
                 t0 = time.perf_counter()
                 for _ in bar:
                     lr = lr_at(step, base_lr=t.learning_rate, warmup_steps=t.warmup_steps,
@@ -254,7 +254,8 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                        **{("train_loss" if k == "loss" else f"train_loss_{k}"): v / n_steps for k, v in sums.items()},
                        **_flat_metrics("val_", val),
                        "epoch_time_s": round(epoch_time, 3), "train_time_s": round(train_time, 3),
-                       "images_per_s": round((last - first) * accum * t.batch_size / max(epoch_time, 1e-9), 2)}
+                       "images_per_s": round((last - first) * accum * t.batch_size / max(epoch_time, 1e-9), 2),
+                       "num_params": n_params}
                 sums = {}
                 history.append(row)
                 epoch += 1
