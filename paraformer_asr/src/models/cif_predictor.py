@@ -24,9 +24,12 @@ Inference: sum(alpha) is not an integer; a leftover above ``tail_threshold``
 after the last valid frame fires one final token at the last valid frame.
 The predicted length is the number of fires.
 
-The integration loops over time (T' is ~10-100 subsampled frames) and is
-vectorised over the batch: each step updates all utterances at once, and an
-utterance past its length has alpha = 0 there, so it simply never fires again.
+Two equal implementations (``predictor.impl``, equality tested with gradients):
+``integrate_and_fire`` loops over time (T' is tens of frames), vectorised over
+the batch -- the readable reference; an utterance past its length has alpha = 0
+there and never fires again. ``integrate_and_fire_parallel`` (the default,
+~40x faster at T' = 150) writes the same weights as one matrix from the
+cumulative sum of alpha and needs no Python loop.
 """
 
 from __future__ import annotations
@@ -125,6 +128,49 @@ def integrate_and_fire(
     return embeds, counts.clamp(max=width), fire_frames
 
 
+def integrate_and_fire_parallel(
+    hidden: torch.Tensor,
+    alphas: torch.Tensor,
+    *,
+    threshold: float = 1.0,
+    tail_threshold: float = 0.5,
+    lengths: torch.Tensor | None = None,
+    max_tokens: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The same integrate-and-fire without a loop: same arguments and results as ``integrate_and_fire``.
+
+    Lay the alphas end to end on a line: frame t covers [c_{t-1}, c_t) with c_t = sum_{tau<=t} alpha_tau,
+    and token i (1-based) owns [(i-1) beta, i beta). The loop gives token i exactly the part of
+    each frame that falls in its slot, so
+        W[i, t] = max(0, min(c_t, i beta) - max(c_{t-1}, (i-1) beta)),    e_i = sum_t W[i, t] h_t,
+    one (B, L, T') x (B, T', D) matmul. Token i fires at the first t with c_t >= i beta; the
+    count is floor(c_T / beta) plus one if the leftover c_T - floor(.) beta exceeds the tail
+    threshold (the tail token's slot then holds just the leftover, as in the loop).
+    """
+    b, t_max, d = hidden.shape
+    if lengths is None:
+        lengths = torch.full((b,), t_max, dtype=torch.long, device=hidden.device)
+    c = alphas.cumsum(1)  # (B, T') c_t
+    c_prev = torch.cat([c.new_zeros(b, 1), c[:, :-1]], dim=1)  # (B, T') c_{t-1}
+    total = c[:, -1] if t_max > 0 else c.new_zeros(b)  # (B,)
+    full = torch.floor(total / threshold)  # (B,) tokens whose slot is complete
+    counts = (full + (total - full * threshold > tail_threshold).to(full.dtype)).long()  # (B,)
+    width = (int(counts.max()) if b > 0 else 0) if max_tokens is None else max_tokens
+    counts = counts.clamp(max=width)
+    slot_end = torch.arange(1, width + 1, dtype=c.dtype, device=c.device) * threshold  # (L,) i beta
+    upper = torch.minimum(c.unsqueeze(1), slot_end.view(1, -1, 1))  # (B, L, T')
+    lower = torch.maximum(c_prev.unsqueeze(1), (slot_end - threshold).view(1, -1, 1))  # (B, L, T')
+    weights = (upper - lower).clamp(min=0)  # (B, L, T') W[i, t]
+    valid_mask = ~make_pad_mask(counts, width)  # (B, L)
+    weights = weights * valid_mask.unsqueeze(-1).to(weights.dtype)
+    embeds = torch.bmm(weights, hidden)  # (B, L, D)
+    # First t with c_t >= i beta = number of frames with c_t < i beta; never reached -> last frame.
+    first = (c.unsqueeze(1) < slot_end.view(1, -1, 1)).sum(-1)  # (B, L)
+    fire_frames = torch.minimum(first, (lengths - 1).clamp(min=0).unsqueeze(1))  # (B, L)
+    fire_frames = fire_frames.masked_fill(~valid_mask, -1)
+    return embeds, counts, fire_frames
+
+
 class CifPredictor(nn.Module):
     """Encoder states -> per-frame alpha -> one acoustic embedding per token."""
 
@@ -136,8 +182,11 @@ class CifPredictor(nn.Module):
         threshold: float = 1.0,
         tail_threshold: float = 0.45,
         dropout: float = 0.1,
+        impl: str = "parallel",
     ) -> None:
         super().__init__()
+        assert impl in ("parallel", "loop"), f"predictor.impl={impl!r} must be 'parallel' or 'loop'"
+        self.integrate = integrate_and_fire_parallel if impl == "parallel" else integrate_and_fire
         assert conv_kernel % 2 == 1, f"predictor.conv_kernel={conv_kernel} must be odd (symmetric context)"
         self.threshold = threshold
         self.tail_threshold = tail_threshold
@@ -180,7 +229,7 @@ class CifPredictor(nn.Module):
             tail = 0.5 * self.threshold
         else:
             used, width, tail = alphas, max_tokens, self.tail_threshold
-        embeds, counts, fire_frames = integrate_and_fire(
+        embeds, counts, fire_frames = self.integrate(
             hidden.float(), used, threshold=self.threshold, tail_threshold=tail, lengths=hidden_lens, max_tokens=width
         )
         return CifOutput(embeds, counts, used, alpha_sum, fire_frames)

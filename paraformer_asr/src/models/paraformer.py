@@ -42,7 +42,8 @@ class Paraformer(nn.Module):
         )
         p = cfg.predictor
         self.predictor = CifPredictor(
-            d_model=cfg.d_model, conv_kernel=p.conv_kernel, threshold=p.threshold, tail_threshold=p.tail_threshold, dropout=p.dropout
+            d_model=cfg.d_model, conv_kernel=p.conv_kernel, threshold=p.threshold, tail_threshold=p.tail_threshold,
+            dropout=p.dropout, impl=p.impl,
         )
         d = cfg.decoder
         self.decoder = NARDecoder(

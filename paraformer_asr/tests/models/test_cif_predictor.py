@@ -1,6 +1,9 @@
+import pytest
 import torch
 
-from src.models.cif_predictor import CifPredictor, integrate_and_fire
+from src.models.cif_predictor import CifPredictor, integrate_and_fire, integrate_and_fire_parallel
+
+IMPLS = pytest.mark.parametrize("fire", [integrate_and_fire, integrate_and_fire_parallel], ids=["loop", "parallel"])
 
 
 def _hidden(t, d=2):
@@ -9,7 +12,8 @@ def _hidden(t, d=2):
     return torch.stack([base, 10 * base], dim=1).unsqueeze(0)  # (1, T', 2)
 
 
-def test_hand_worked_integrate_and_fire():
+@IMPLS
+def test_hand_worked_integrate_and_fire(fire):
     # alphas (dyadic, so exact in float): .25 .5 .5 .75 .25 .75, threshold 1.
     # t0: acc .25                 t1: acc .75
     # t2: .75 + .5 = 1.25 >= 1 -> take .25: e1 = .25 h0 + .5 h1 + .25 h2, fires at frame 2; carry .25 h2
@@ -17,47 +21,51 @@ def test_hand_worked_integrate_and_fire():
     # t4: acc .25                 t5: .25 + .75 = 1.0 -> e3 = .25 h4 + .75 h5, fires at frame 5
     # with h_t = (t+1) * [1, 10]: e1 = (.25 + 1 + .75) = 2, e2 = .75 + 3 = 3.75, e3 = 1.25 + 4.5 = 5.75
     alphas = torch.tensor([[0.25, 0.5, 0.5, 0.75, 0.25, 0.75]])
-    embeds, counts, frames = integrate_and_fire(_hidden(6), alphas, threshold=1.0, tail_threshold=0.45)
+    embeds, counts, frames = fire(_hidden(6), alphas, threshold=1.0, tail_threshold=0.45)
     assert counts.tolist() == [3]
     assert frames.tolist() == [[2, 3, 5]]
     torch.testing.assert_close(embeds, torch.tensor([[[2.0, 20.0], [3.75, 37.5], [5.75, 57.5]]]))
 
 
-def test_tail_fires_only_above_tail_threshold():
+@IMPLS
+def test_tail_fires_only_above_tail_threshold(fire):
     # .5 .75 .25: t1 fires e1 = .5 h0 + .5 h1 = .5 + 1 = 1.5; leftover .25 h1 + .25 h2 = .5 + .75 = 1.25, weight .5.
     alphas = torch.tensor([[0.5, 0.75, 0.25]])
-    embeds, counts, frames = integrate_and_fire(_hidden(3), alphas, tail_threshold=0.45)
+    embeds, counts, frames = fire(_hidden(3), alphas, tail_threshold=0.45)
     assert counts.tolist() == [2] and frames.tolist() == [[1, 2]]
     torch.testing.assert_close(embeds[0, :, 0], torch.tensor([1.5, 1.25]))
-    _, counts, frames = integrate_and_fire(_hidden(3), alphas, tail_threshold=0.6)
+    _, counts, frames = fire(_hidden(3), alphas, tail_threshold=0.6)
     assert counts.tolist() == [1] and frames.tolist() == [[1]]
 
 
-def test_one_frame_can_fire_twice():
+@IMPLS
+def test_one_frame_can_fire_twice(fire):
     # Scaled alphas may exceed 1: 1.5 .5 -> t0 fires e1 = 1.0 h0 = 1; carry .5 h0; t1: e2 = .5 h0 + .5 h1 = 1.5.
-    embeds, counts, frames = integrate_and_fire(_hidden(2), torch.tensor([[1.5, 0.5]]), tail_threshold=0.45)
+    embeds, counts, frames = fire(_hidden(2), torch.tensor([[1.5, 0.5]]), tail_threshold=0.45)
     assert counts.tolist() == [2] and frames.tolist() == [[0, 1]]
     torch.testing.assert_close(embeds[0, :, 0], torch.tensor([1.0, 1.5]))
 
 
-def test_batch_padding_and_tail_frame():
+@IMPLS
+def test_batch_padding_and_tail_frame(fire):
     # Utterance 2 has 2 valid frames; its tail token fires at its own last frame (1), padding stays -1.
     hidden = torch.cat([_hidden(3), _hidden(3)])
     alphas = torch.tensor([[0.5, 0.75, 0.25], [0.75, 0.0, 0.0]])
-    embeds, counts, frames = integrate_and_fire(hidden, alphas, lengths=torch.tensor([3, 2]), tail_threshold=0.45)
+    embeds, counts, frames = fire(hidden, alphas, lengths=torch.tensor([3, 2]), tail_threshold=0.45)
     assert counts.tolist() == [2, 1]
     assert frames.tolist() == [[1, 2], [1, -1]]
     assert embeds.shape == (2, 2, 2) and torch.all(embeds[1, 1] == 0)
     torch.testing.assert_close(embeds[1, 0, 0], torch.tensor(0.75))
 
 
-def _predictor():
+def _predictor(impl="parallel"):
     torch.manual_seed(0)
-    return CifPredictor(d_model=8, conv_kernel=3, dropout=0.0).eval()
+    return CifPredictor(d_model=8, conv_kernel=3, dropout=0.0, impl=impl).eval()
 
 
-def test_scaled_alphas_give_exactly_target_count():
-    pred = _predictor()
+@pytest.mark.parametrize("impl", ["loop", "parallel"])
+def test_scaled_alphas_give_exactly_target_count(impl):
+    pred = _predictor(impl)
     torch.manual_seed(1)
     for _ in range(20):
         lens = torch.randint(3, 30, (4,))
@@ -91,3 +99,31 @@ def test_gradients_flow_to_alphas_and_hidden():
     out.acoustic_embeds.pow(2).sum().backward()
     assert hidden.grad.abs().sum() > 0
     assert pred.linear.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("tail", [0.45, 0.5])
+def test_parallel_equals_loop_values_frames_and_grads(tail):
+    torch.manual_seed(2)
+    lengths = torch.tensor([17, 9, 12, 1])
+    hidden = torch.randn(4, 17, 5, dtype=torch.float64)
+    raw = torch.rand(4, 17, dtype=torch.float64) * 1.6  # some frames > 1: multiple fires per frame
+    raw = raw * (torch.arange(17) < lengths.unsqueeze(1))
+    results = []
+    for fire in (integrate_and_fire, integrate_and_fire_parallel):
+        h, a = hidden.clone().requires_grad_(True), raw.clone().requires_grad_(True)
+        embeds, counts, frames = fire(h, a, threshold=1.0, tail_threshold=tail, lengths=lengths)
+        (embeds * torch.linspace(-1, 1, embeds.numel(), dtype=embeds.dtype).view_as(embeds)).sum().backward()
+        results.append((embeds.detach(), counts, frames, h.grad, a.grad))
+    for got, ref, what in zip(results[1], results[0], ["embeds", "counts", "frames", "d hidden", "d alphas"]):
+        torch.testing.assert_close(got, ref, msg=f"{what} differ between parallel and loop CIF")
+    assert int(results[0][1].max()) > 5  # the case really fires many tokens
+
+
+def test_predictor_impls_agree_in_training_mode():
+    hidden, lens = torch.randn(3, 20, 8), torch.tensor([20, 14, 7])
+    targets = torch.tensor([9, 14, 2])
+    loop = _predictor("loop")(hidden, lens, target_lens=targets)
+    par = _predictor("parallel")(hidden, lens, target_lens=targets)
+    assert loop.token_lens.tolist() == par.token_lens.tolist() == targets.tolist()
+    torch.testing.assert_close(par.acoustic_embeds, loop.acoustic_embeds, atol=1e-5, rtol=1e-5)
+    assert par.fire_frames.tolist() == loop.fire_frames.tolist()
