@@ -19,7 +19,8 @@ class CTCModel(nn.Module):
         self.subsampling = cfg.subsampling
         self.ctc_impl = ctc_impl
         self.encoder = Encoder.from_config(
-            cfg.encoder, input_dim=input_dim, d_model=cfg.d_model, subsampling=cfg.subsampling, attention_impl=cfg.attention_impl
+            cfg.encoder, input_dim=input_dim, d_model=cfg.d_model, subsampling=cfg.subsampling, attention_impl=cfg.attention_impl,
+            subsampling_channels=cfg.subsampling_channels,
         )
         self.ctc_head = nn.Linear(cfg.d_model, vocab_size)
 

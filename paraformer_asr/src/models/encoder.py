@@ -90,6 +90,7 @@ class Encoder(nn.Module):
         input_dim: int,
         d_model: int,
         subsampling: int,
+        subsampling_channels: int = 0,
         block: str,
         num_layers: int,
         num_heads: int,
@@ -103,7 +104,7 @@ class Encoder(nn.Module):
         super().__init__()
         assert block in ("transformer", "conformer"), f"model.encoder.type={block!r} must be 'transformer' or 'conformer'"
         self.subsampling = subsampling
-        self.embed = Conv2dSubsampling(input_dim=input_dim, d_model=d_model, ratio=subsampling)
+        self.embed = Conv2dSubsampling(input_dim=input_dim, d_model=d_model, ratio=subsampling, channels=subsampling_channels)
         self.pos_enc = PositionalEncoding(dim=d_model, dropout=dropout)
         common = dict(dim=d_model, num_heads=num_heads, ffn_dim=ffn_dim, dropout=dropout, attn_dropout=attn_dropout, attention_impl=attention_impl)
         if block == "transformer":
@@ -116,11 +117,14 @@ class Encoder(nn.Module):
         self.grad_checkpointing = False
 
     @classmethod
-    def from_config(cls, cfg: EncoderConfig, *, input_dim: int, d_model: int, subsampling: int, attention_impl: str) -> "Encoder":
+    def from_config(
+        cls, cfg: EncoderConfig, *, input_dim: int, d_model: int, subsampling: int, attention_impl: str, subsampling_channels: int = 0
+    ) -> "Encoder":
         return cls(
             input_dim=input_dim,
             d_model=d_model,
             subsampling=subsampling,
+            subsampling_channels=subsampling_channels,
             block=cfg.type,
             num_layers=cfg.num_layers,
             num_heads=cfg.num_heads,

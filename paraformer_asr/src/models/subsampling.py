@@ -37,24 +37,27 @@ def min_input_frames(ratio: int) -> int:
 class Conv2dSubsampling(nn.Module):
     """(B, T, F) features -> (B, T', D) with T' = subsampled_length(T, ratio)."""
 
-    def __init__(self, *, input_dim: int, d_model: int, ratio: int = 4) -> None:
+    def __init__(self, *, input_dim: int, d_model: int, ratio: int = 4, channels: int = 0) -> None:
         super().__init__()
         self.ratio = ratio
+        # The second 3x3 conv costs ~9 C^2 per output cell and dominates a small encoder's
+        # FLOPs at C = D (WeNet's choice); a narrower C makes the front end much cheaper.
+        channels = channels or d_model
         layers: list[nn.Module] = []
         freq = input_dim
         for i in range(_num_stages(ratio)):
-            layers += [nn.Conv2d(1 if i == 0 else d_model, d_model, kernel_size=3, stride=2), nn.ReLU()]
+            layers += [nn.Conv2d(1 if i == 0 else channels, channels, kernel_size=3, stride=2), nn.ReLU()]
             freq = (freq - 1) // 2
         assert freq >= 1, f"input_dim={input_dim} is too small for subsampling x{ratio}; need >= {min_input_frames(ratio)}"
         self.conv = nn.Sequential(*layers)
-        self.out = nn.Linear(d_model * freq, d_model)
+        self.out = nn.Linear(channels * freq, d_model)
 
     def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, T, F), x_lens (B,) -> y (B, T', D), y_lens (B,)."""
         assert x.size(1) >= min_input_frames(self.ratio), (
             f"{x.size(1)} frames are too few for subsampling x{self.ratio}; need >= {min_input_frames(self.ratio)}"
         )
-        y = self.conv(x.unsqueeze(1))  # (B, D, T', F')
+        y = self.conv(x.unsqueeze(1))  # (B, C, T', F')
         b, c, t, f = y.shape
-        y = self.out(y.transpose(1, 2).reshape(b, t, c * f))  # (B, T', D)
+        y = self.out(y.transpose(1, 2).reshape(b, t, c * f))  # (B, T', C*F') -> (B, T', D)
         return y, subsampled_length(x_lens, self.ratio)

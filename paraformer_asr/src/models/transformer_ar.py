@@ -27,7 +27,8 @@ class TransformerAR(nn.Module):
         self.label_smoothing = cfg.label_smoothing
         self.ctc_impl = ctc_impl
         self.encoder = Encoder.from_config(
-            cfg.encoder, input_dim=input_dim, d_model=cfg.d_model, subsampling=cfg.subsampling, attention_impl=cfg.attention_impl
+            cfg.encoder, input_dim=input_dim, d_model=cfg.d_model, subsampling=cfg.subsampling, attention_impl=cfg.attention_impl,
+            subsampling_channels=cfg.subsampling_channels,
         )
         d = cfg.decoder
         self.decoder = ARDecoder(

@@ -62,6 +62,7 @@ class ModelConfig:
     name: Literal["paraformer", "ctc", "transformer_ar"] = "paraformer"
     d_model: int = 128  # D
     subsampling: int = 4  # conv2d front end: 4 (two stride-2 convs) or 2 or 8
+    subsampling_channels: int = 0  # conv front end channels C; 0 = d_model (WeNet); smaller is much cheaper
     attention_impl: Literal["math", "sdpa"] = "math"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)

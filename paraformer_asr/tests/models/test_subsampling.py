@@ -40,3 +40,11 @@ def test_positional_encoding_values_and_offset():
     # An offset continues the table (and grows it past max_len).
     torch.testing.assert_close(pe(torch.zeros(1, 2, 4), offset=1)[0, 0], expected)
     assert pe(torch.zeros(1, 3, 4), offset=5).shape == (1, 3, 4)
+
+
+def test_narrow_channels_keep_the_contract():
+    sub = Conv2dSubsampling(input_dim=16, d_model=8, ratio=4, channels=3)
+    y, y_lens = sub(torch.randn(2, 20, 16), torch.tensor([20, 11]))
+    assert y.shape == (2, 4, 8) and y_lens.tolist() == [4, 2]
+    assert sub.conv[2].weight.shape == (3, 3, 3, 3)  # second conv: C -> C
+    assert sub.out.in_features == 3 * 3  # C * F' with F' = floor((floor(15/2) - 1) / 2) = 3
