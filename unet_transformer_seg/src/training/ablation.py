@@ -1,0 +1,74 @@
+"""Baseline vs hybrid: train each config in turn, time it, and tabulate the results.
+
+This is what ``scripts/ablate.py`` runs to fill in docs/ABLATIONS.md. The train time
+is the wall-clock time of the whole ``train.py`` run (data, training, validation,
+plots and checkpoints), which is what the "<= 10 minutes" target is about; the
+images/s column counts training steps only.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from src.training.compare import load_runs, markdown_table, summarize
+from src.training.runner import run_training
+
+TARGET_DICE = 0.95
+TARGET_SECONDS = 600.0
+
+
+def machine_info() -> str:
+    """One line naming the machine, for the doc: CPU, cores, torch threads and version, date."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = f", load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
+    return (f"{cpu}; {os.cpu_count()} logical cores; torch {torch.__version__} with {torch.get_num_threads()} "
+            f"threads; CUDA {'yes' if torch.cuda.is_available() else 'no'}{load}; "
+            f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+
+
+def run_ablation(configs: list[str], *, runs_dir: str | Path, overrides: list[str] | None = None,
+                 prefix: str = "ablate_") -> list[dict[str, Any]]:
+    """Train every config (run name ``<prefix><config stem>``) and return one summary row per run."""
+    rows = []
+    for config in configs:
+        name = prefix + Path(config).stem
+        start = time.perf_counter()
+        code = run_training(config=config, run_name=name, runs_dir=runs_dir, overrides=list(overrides or []))
+        wall = time.perf_counter() - start
+        if code != 0:
+            raise RuntimeError(f"training {config} failed with exit code {code}; see {Path(runs_dir) / name}/train.log")
+        run = next(r for r in load_runs(runs_dir) if r["name"] == name)
+        rows.append({**summarize(run), "train_time_s": wall})
+    return rows
+
+
+def verdicts(rows: list[dict[str, Any]]) -> str:
+    """One line per run: does it meet val mean Dice >= 0.95 within 10 minutes?"""
+    lines = []
+    for r in rows:
+        ok = (r["val_mean_dice"] or 0.0) >= TARGET_DICE and r["train_time_s"] <= TARGET_SECONDS
+        lines.append(f"- {r['run']}: val mean Dice {r['val_mean_dice']:.4f} in {r['train_time_s']:.0f} s -> "
+                     f"{'meets' if ok else 'MISSES'} the target (>= {TARGET_DICE} in <= {TARGET_SECONDS:.0f} s)")
+    if len(rows) == 2:
+        base, hybrid = rows
+        lines.append(f"- extra cost of {hybrid['run']} over {base['run']}: "
+                     f"{hybrid['train_time_s'] / base['train_time_s']:.2f}x train time, "
+                     f"{hybrid['params'] / base['params']:.2f}x parameters")
+    return "\n".join(lines)
+
+
+__all__ = ["machine_info", "markdown_table", "run_ablation", "verdicts"]
