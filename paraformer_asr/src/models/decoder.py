@@ -63,10 +63,13 @@ class NARDecoder(nn.Module):
         ffn_dim: int,
         dropout: float = 0.1,
         attention_impl: str = "math",
+        with_embed: bool = True,
     ) -> None:
         super().__init__()
-        # Target-token embeddings for the glancing sampler (Paraformer section 2.3).
-        self.embed = nn.Embedding(vocab_size, d_model)
+        # Target-token embeddings for the glancing sampler (Paraformer section 2.3). Built
+        # only when GLM is on, so that every parameter gets a gradient every step (DDP
+        # without find_unused_parameters requires it).
+        self.embed = nn.Embedding(vocab_size, d_model) if with_embed else None
         self.pos_enc = PositionalEncoding(dim=d_model, dropout=dropout, xscale=1.0)
         self.layers = nn.ModuleList(
             DecoderLayer(dim=d_model, num_heads=num_heads, ffn_dim=ffn_dim, dropout=dropout, attention_impl=attention_impl)

@@ -50,6 +50,7 @@ class Paraformer(nn.Module):
         self.decoder = NARDecoder(
             vocab_size=vocab_size, d_model=cfg.d_model, num_layers=d.num_layers, num_heads=d.num_heads,
             ffn_dim=d.ffn_dim, dropout=d.dropout, attention_impl=cfg.attention_impl,
+            with_embed=cfg.sampling_ratio > 0,
         )
         self.ctc_head = nn.Linear(cfg.d_model, vocab_size) if cfg.ctc_weight > 0 else None
 
