@@ -104,3 +104,12 @@ def test_preview_png(tmp_path):
     out = save_preview(tmp_path / "p.png", n=3)
     assert Image.open(out).size[0] > 3 * 64
     assert colourise(np.array([[0, 1], [255, 3]])).shape == (2, 2, 3)
+
+
+def test_debug_cli_writes_preview(tmp_path):
+    from src.data.toy_shapes import main
+
+    main(["--debug", "--out", str(tmp_path / "prev.png"), "-n", "2", "--size", "128"])
+    assert (tmp_path / "prev.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        main([])  # without --debug there is nothing to do

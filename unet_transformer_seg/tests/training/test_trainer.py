@@ -142,3 +142,34 @@ def test_nan_loss_stops_naming_step_and_checkpoint(tmp_path, monkeypatch):
 def test_max_steps_caps_training(tmp_path):
     result = train(tiny("training.max_steps=3"), run_dir(tmp_path, "cap"), console=False)
     assert result["step"] == 3 and len(result["history"]) == 1 and result["history"][0]["step"] == 3
+
+
+def _final_weights(result):
+    return load_checkpoint(result["latest_path"])["model"]
+
+
+def test_grad_accumulation_equals_one_big_batch(tmp_path):
+    """2 micro-batches of 4 == 1 batch of 8 for a loss that is a mean over pixels (CE) and a
+    model without batch statistics (GroupNorm): the accumulated gradient is the same."""
+    common = ["model.norm=group", "loss.name=ce", "training.max_steps=2", "training.max_grad_norm=0"]
+    big = train(tiny(*common, "training.batch_size=8"), run_dir(tmp_path, "big"), console=False)
+    acc = train(tiny(*common, "training.batch_size=4", "training.grad_accum_steps=2"),
+                run_dir(tmp_path, "acc"), console=False)
+    a, b = _final_weights(big), _final_weights(acc)
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-5, rtol=0), k
+    assert big["history"][0]["train_loss"] == pytest.approx(acc["history"][0]["train_loss"], abs=1e-5)
+
+
+def test_channels_last_matches_default_layout(tmp_path):
+    common = ["training.max_steps=2"]
+    plain = train(tiny(*common), run_dir(tmp_path, "nchw"), console=False)
+    cl = train(tiny(*common, "training.channels_last=true"), run_dir(tmp_path, "nhwc"), console=False)
+    a, b = _final_weights(plain), _final_weights(cl)
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-4, rtol=1e-4), k
+
+
+def test_amp_is_off_on_cpu():
+    dtype, scaler = trainer_mod.setup_amp(True, torch.device("cpu"))
+    assert dtype is None and not scaler.is_enabled()
