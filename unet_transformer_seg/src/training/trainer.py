@@ -278,6 +278,11 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
             # micro-batch work is simply dropped; only a half-done optimizer update
             # would make the state inconsistent, and then we must not save it.
             stop.requested = True
+        except RuntimeError:
+            # Ctrl-C also reaches DataLoader workers, which then exit; the loader reports
+            # that as a RuntimeError. After a Ctrl-C that is part of stopping, not a bug.
+            if not stop.requested:
+                raise
     if stop.requested:
         status = "interrupted"
         if updating:
