@@ -10,7 +10,7 @@ Every candidate y is scored by the NAR decoder with CIF embeddings of length |y|
 and, with a CTC head, by the CTC labelling log-likelihood ctc(y) = log p_ctc(y | x)
 (the alpha recursion of src/losses/ctc.py). The pick maximises
     score(y) = (1 - w) * dec(y) + w * ctc(y),        w = decode.ctc_weight.
-Without a CTC head the decoder's sum cannot compare lengths fairly (each extra
+Without a CTC head (or with w = 0) the decoder's sum cannot compare lengths fairly (each extra
 token adds a negative term), so its mean per-token log-prob is used instead.
 """
 
@@ -22,8 +22,12 @@ from src.decode.hypothesis import Hypothesis
 
 
 def combine_scores(dec_scores: torch.Tensor, ctc_scores: torch.Tensor | None, lengths: torch.Tensor, ctc_weight: float) -> torch.Tensor:
-    """dec_scores (K,) summed log-probs, ctc_scores (K,) or None, lengths (K,) -> combined (K,)."""
-    if ctc_scores is None:
+    """dec_scores (K,) summed log-probs, ctc_scores (K,) or None, lengths (K,) -> combined (K,).
+
+    ``ctc_weight = 0`` is treated as "no CTC": 0 * (-inf) for a candidate CTC cannot
+    align would be NaN.
+    """
+    if ctc_scores is None or ctc_weight == 0.0:
         return dec_scores / lengths.clamp(min=1).to(dec_scores.dtype)
     return (1.0 - ctc_weight) * dec_scores + ctc_weight * ctc_scores
 
