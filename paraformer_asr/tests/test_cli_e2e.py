@@ -1,0 +1,96 @@
+"""End to end through the scripts, in a temporary folder: train (tiny) -> eval -> infer."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# One intra-op thread: tiny models gain nothing from more, and a shared CPU makes extra threads spin.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def run(*args, stdin=None, cwd=ROOT):
+    return subprocess.run(
+        [sys.executable, *map(str, args)], cwd=cwd, env=ENV, input=stdin, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    res = run("scripts/train.py", "--config", "configs/tiny_paraformer.yaml", "--runs-dir", runs, "--run-name", "e2e",
+              "--override", "training.num_epochs=1")
+    assert res.returncode == 0, res.stderr
+    ckpt = runs / "e2e" / "checkpoints" / "best.pt"
+    assert ckpt.exists() and (runs / "e2e" / "checkpoints" / "latest.pt").exists()
+    for name in ("config.yaml", "train.log", "metrics.json", "results.csv"):
+        assert (runs / "e2e" / name).exists(), name
+    assert (runs / "latest").resolve() == (runs / "e2e").resolve()
+    return ckpt
+
+
+@pytest.mark.slow  # subprocesses: ~3 s each on a quiet CPU, much more on a shared one
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_eval_writes_json_with_metric_keys(trained, tmp_path, method):
+    out = tmp_path / f"{method}.json"
+    res = run("scripts/eval.py", "--checkpoint", trained, "--decode-method", method, "--beam-size", "2",
+              "--detailed", "--output", out)
+    assert res.returncode == 0, res.stderr
+    result = json.loads(out.read_text())
+    for key in ("cer", "wer", "token_accuracy", "sequence_accuracy", "num_utterances", "decode_seconds"):
+        assert key in result, key
+    assert result["num_utterances"] == 8  # tiny_paraformer.yaml: data.test_size
+    assert 0.0 <= result["token_accuracy"] <= 1.0 and result["cer"] >= 0.0
+    assert len(result["utterances"]) == 8 and {"ref", "hyp"} <= set(result["utterances"][0])
+    assert result["decode_method"] == method
+
+
+@pytest.mark.slow  # subprocesses: ~3 s each on a quiet CPU, much more on a shared one
+def test_infer_text_dump_and_features_round_trip(trained, tmp_path):
+    dump = tmp_path / "req.json"
+    res = run("scripts/infer.py", "--checkpoint", trained, "--text", "Hello, World!", "--dump-features", dump)
+    assert res.returncode == 0, res.stderr
+    assert "ref: hello world" in res.stdout and "hyp:" in res.stdout
+    feats = json.loads(dump.read_text())["features"]
+    assert len(feats) > 0 and len(feats[0]) == 16  # tiny_paraformer.yaml: data.feat_dim
+    res = run("scripts/infer.py", "--checkpoint", trained, "--features", dump)
+    assert res.returncode == 0, res.stderr
+    assert "hyp:" in res.stdout
+
+
+@pytest.mark.slow  # subprocesses: ~3 s each on a quiet CPU, much more on a shared one
+def test_infer_input_file_and_interactive(trained, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("good morning\n\nsee you\n")
+    preds = tmp_path / "predictions.txt"
+    res = run("scripts/infer.py", "--checkpoint", trained, "--input-file", texts, "--output-file", preds)
+    assert res.returncode == 0, res.stderr
+    assert len(preds.read_text().splitlines()) == 2  # the blank line is skipped
+    res = run("scripts/infer.py", "--checkpoint", trained, "--interactive", stdin="one\ntwo three\n")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("hyp:") == 2 and "ref: two three" in res.stdout
+
+
+@pytest.mark.slow  # subprocesses: ~3 s each on a quiet CPU, much more on a shared one
+def test_resume_continues_the_run(trained, tmp_path):
+    res = run("scripts/train.py", "--resume", trained.parent / "latest.pt", "--override", "training.num_epochs=2")
+    assert res.returncode == 0, res.stderr
+    history = json.loads((trained.parent.parent / "metrics.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2]
+
+
+def test_misspelled_key_exits_2_and_names_it():
+    res = run("scripts/train.py", "--config", "configs/paraformer_base.yaml", "--override", "training.batch_sise=4")
+    assert res.returncode == 2
+    assert "batch_sise" in res.stderr and "batch_size" in res.stderr
+
+
+def test_bad_checkpoint_is_a_clear_error(tmp_path):
+    bad = tmp_path / "x.pt"
+    bad.write_bytes(b"not a checkpoint")
+    res = run("scripts/eval.py", "--checkpoint", bad)
+    assert res.returncode == 2 and "x.pt" in res.stderr
