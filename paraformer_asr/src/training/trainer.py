@@ -144,7 +144,8 @@ def train(
     if state:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
+        if state["scaler"] and scaler.is_enabled():  # empty when saved without fp16 (CPU, bf16)
+            scaler.load_state_dict(state["scaler"])
         step, start_epoch, start_batch = state["step"], state["epoch"], state["batch_in_epoch"]
         best_cer, train_seconds = state["best_cer"], state["train_seconds"]
         epoch_sums, history = dict(state["epoch_loss_sums"]), list(state["history"])
