@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python scripts/
 from src.training.trainer import TrainingInterrupted, train  # noqa: E402
 from src.utils.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from src.utils.config import ConfigError, apply_overrides, config_from_dict, load_config_or_exit  # noqa: E402
-from src.utils.logging import make_run_dir  # noqa: E402
+from src.utils.logging import make_run_dir, resolve_run_path  # noqa: E402
 
 
 def main() -> int:
@@ -28,7 +28,7 @@ def main() -> int:
     if args.resume and not args.config:
         # Resume with the checkpoint's own config so a run cannot silently change shape.
         try:
-            stored = load_checkpoint(args.resume)["config"]
+            stored = load_checkpoint(resolve_run_path(args.resume))["config"]
         except (CheckpointError, KeyError) as e:
             print(f"cannot resume: {e}", file=sys.stderr)
             return 2
@@ -43,11 +43,11 @@ def main() -> int:
         cfg = load_config_or_exit(args.config, overrides)
 
     if args.resume and not args.run_name:
-        run_dir = Path(args.resume).resolve().parent.parent  # runs/<name>/checkpoints/latest.pt
+        run_dir = resolve_run_path(args.resume).resolve().parent.parent  # runs/<name>/checkpoints/latest.pt
     else:
         run_dir = make_run_dir(args.config, args.run_name, args.runs_dir)
     try:
-        result = train(cfg, run_dir, resume=args.resume)
+        result = train(cfg, run_dir, resume=resolve_run_path(args.resume) if args.resume else None)
     except TrainingInterrupted as e:
         print(f"\nstopped by Ctrl-C; resume with: python scripts/train.py --resume {e.checkpoint}", file=sys.stderr)
         return 130

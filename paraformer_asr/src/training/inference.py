@@ -18,13 +18,14 @@ from src.data.tokenizer import CharTokenizer
 from src.models import build_model
 from src.utils.checkpoint import CheckpointError, load_checkpoint
 from src.utils.config import ConfigError, ExperimentConfig, config_from_dict
+from src.utils.logging import resolve_run_path
 
 
 def load_for_inference(
     ckpt_path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[torch.nn.Module, CharTokenizer, ExperimentConfig]:
     """Rebuild ``(model in eval mode on device, tokenizer, resolved config)`` from a training checkpoint."""
-    state = load_checkpoint(ckpt_path)
+    state = load_checkpoint(resolve_run_path(ckpt_path))  # also runs/latest/... where latest is a plain file
     for key in ("model", "config", "tokenizer"):
         if key not in state:
             raise CheckpointError(f"{ckpt_path} has no '{key}' field; it was not written by src/training/trainer.py")
