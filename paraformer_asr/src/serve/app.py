@@ -31,6 +31,7 @@ from starlette.datastructures import UploadFile
 from src.data.batching import feature_dim
 from src.data.cmvn import GlobalCMVN
 from src.data.tokenizer import CharTokenizer
+from src.models.subsampling import min_input_frames
 from src.serve.audio_input import AudioFrontEnd
 from src.serve.batcher import DynamicBatcher, ShuttingDown
 from src.serve.middleware import AccessLogMiddleware, BodyLimitMiddleware
@@ -102,8 +103,13 @@ def create_app(
     device = torch.device(device)
     feat_dim = feature_dim(cfg)
     has_audio = audio_supported(cfg, cmvn)
+    # Shorter inputs leave no frames after the conv front end; refuse them up front (422)
+    # rather than let the model's assertion turn them into a 500.
+    min_frames = min_input_frames(model.subsampling)
     front_end = (
-        AudioFrontEnd(cfg.features, cmvn, max_audio_seconds=scfg.max_audio_seconds, max_frames=scfg.max_frames)
+        AudioFrontEnd(
+            cfg.features, cmvn, max_audio_seconds=scfg.max_audio_seconds, max_frames=scfg.max_frames, min_frames=min_frames
+        )
         if has_audio
         else None
     )
@@ -177,6 +183,12 @@ def create_app(
     async def _on_input_error(request: Request, exc: InputError) -> JSONResponse:
         return JSONResponse(status_code=exc.status, content={"detail": exc.message})
 
+    @app.exception_handler(Exception)
+    async def _on_internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # Only server bugs get here (client mistakes are InputError/validation errors above).
+        log.error("internal error on %s %s: %r", request.method, request.url.path, exc)
+        return JSONResponse(status_code=500, content={"detail": f"internal error ({type(exc).__name__}); see the server log"})
+
     @app.exception_handler(ShuttingDown)
     async def _on_shutdown(request: Request, exc: ShuttingDown) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
@@ -216,6 +228,7 @@ def create_app(
             feature_dim=feat_dim,
             audio_supported=has_audio,
             sample_rate=cfg.features.sample_rate,
+            min_frames=min_frames,
             max_frames=scfg.max_frames,
             max_body_bytes=scfg.max_body_bytes,
             max_audio_seconds=scfg.max_audio_seconds,
@@ -230,7 +243,7 @@ def create_app(
     async def transcribe(request: Request, body: TranscribeRequest) -> TranscribeResponse:
         # Parsing is a single numpy conversion plus one type pass (tens of ms at the
         # frame limit), so it stays on the event loop; only the model runs elsewhere.
-        feats = parse_features(body.features, feat_dim=feat_dim, max_frames=scfg.max_frames)  # (T, F)
+        feats = parse_features(body.features, feat_dim=feat_dim, max_frames=scfg.max_frames, min_frames=min_frames)  # (T, F)
         return await decode_one(request, feats, body.decode_method, body.beam_size)
 
     @app.post(

@@ -22,12 +22,15 @@ from src.utils.config import FeaturesConfig
 class AudioFrontEnd:
     """Holds the fbank extractor (window, mel matrix) and CMVN once per server."""
 
-    def __init__(self, features_cfg: FeaturesConfig, cmvn: GlobalCMVN | None, *, max_audio_seconds: float, max_frames: int) -> None:
+    def __init__(
+        self, features_cfg: FeaturesConfig, cmvn: GlobalCMVN | None, *, max_audio_seconds: float, max_frames: int, min_frames: int = 1
+    ) -> None:
         self.cfg = features_cfg
         self.fbank = Fbank(features_cfg)
         self.cmvn = cmvn if features_cfg.apply_cmvn else None
         self.max_audio_seconds = max_audio_seconds
         self.max_frames = max_frames
+        self.min_frames = min_frames
 
     def __call__(self, data: bytes, name: str) -> torch.Tensor:
         """WAV bytes -> (T, num_mel_bins) float32, or :class:`InputError` (415 not WAV, 413 too long, 422 too short)."""
@@ -43,9 +46,12 @@ class AudioFrontEnd:
                 413, f"{name}: {seconds:.1f} s of audio is longer than the limit of max_audio_seconds={self.max_audio_seconds}"
             )
         feats = self.fbank(wave, training=False)  # (T, F)
-        if feats.shape[0] == 0:
+        if feats.shape[0] < self.min_frames:
+            shift = self.cfg.frame_shift_ms
             raise InputError(
-                422, f"{name}: {1000 * seconds:.0f} ms of audio is shorter than one {self.cfg.frame_length_ms:g} ms frame"
+                422,
+                f"{name}: {1000 * seconds:.0f} ms of audio gives {feats.shape[0]} frames but the model needs at least "
+                f"{self.min_frames} ({self.cfg.frame_length_ms:g} ms + {self.min_frames - 1} x {shift:g} ms of audio)",
             )
         if feats.shape[0] > self.max_frames:
             raise InputError(413, f"{name}: {feats.shape[0]} frames is more than the limit of max_frames={self.max_frames}")

@@ -187,10 +187,16 @@ class DynamicBatcher:
             if len(hyps) != len(reqs):
                 raise RuntimeError(f"decode returned {len(hyps)} hypotheses for a batch of {len(reqs)}")
         except Exception as e:  # a model bug must fail these requests, not kill the collector
-            log.exception("decoding a batch of %d failed", len(reqs))
-            for r in reqs:
-                if not r.future.done():
-                    r.future.set_exception(e)
+            if len(reqs) > 1:
+                # One bad utterance must not fail the requests it happened to share a batch
+                # with: retry each alone, so only the culprit gets the error.
+                log.warning("decoding a batch of %d failed (%s); retrying one by one", len(reqs), e)
+                for r in reqs:
+                    await self._decode([r], method, beam_size)
+                return
+            log.exception("decoding a request of %d frames failed", reqs[0].feats.shape[0])
+            if not reqs[0].future.done():
+                reqs[0].future.set_exception(e)
             return
         for r, hyp in zip(reqs, hyps):
             if not r.future.done():

@@ -77,6 +77,7 @@ class HealthResponse(BaseModel):
         description="True if the model was trained on fbank features of real audio, so POST /transcribe/audio works.",
     )
     sample_rate: int = Field(..., description="WAV uploads are resampled to this rate before the fbank.")
+    min_frames: int = Field(..., description="Smallest T accepted (the subsampling front end needs this many frames); shorter inputs get 422.")
     max_frames: int = Field(..., description="Largest T accepted; longer inputs get 413.")
     max_body_bytes: int = Field(..., description="Largest request body accepted; larger ones get 413.")
     max_audio_seconds: float = Field(..., description="Longest WAV accepted; longer ones get 413.")

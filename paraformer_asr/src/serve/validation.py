@@ -24,13 +24,14 @@ def _shape_hint(feat_dim: int) -> str:
     return f"expected a list of frames, each a list of {feat_dim} numbers (shape (T, {feat_dim}))"
 
 
-def parse_features(raw: Any, *, feat_dim: int, max_frames: int) -> torch.Tensor:
+def parse_features(raw: Any, *, feat_dim: int, max_frames: int, min_frames: int = 1) -> torch.Tensor:
     """JSON ``features`` -> (T, F) float32 tensor, or :class:`InputError`.
 
     Checked, in order: a non-empty list (422), at most ``max_frames`` frames (413),
     every row a list of ``feat_dim`` values (422), only numbers, not booleans or
     strings (422), and only finite values (422; Python's json accepts ``NaN`` and
-    ``Infinity`` literals, and large numbers overflow float32 to inf).
+    ``Infinity`` literals, and large numbers overflow float32 to inf), and last at
+    least ``min_frames`` frames (the model's conv front end needs them; 422).
     """
     hint = _shape_hint(feat_dim)
     if not isinstance(raw, list):
@@ -72,6 +73,10 @@ def parse_features(raw: Any, *, feat_dim: int, max_frames: int) -> torch.Tensor:
         else:
             shown = f"{f'{v:.3g}' if isinstance(v, float) else f'an integer of {len(str(abs(v)))} digits'} (outside float32 range)"
         raise InputError(422, f"features[{t}][{f}] is {shown}; all values must be finite numbers")
+    if len(raw) < min_frames:
+        raise InputError(
+            422, f"features has {len(raw)} frames but the model needs at least {min_frames} (its subsampling front end); {hint}"
+        )
     return torch.from_numpy(arr)  # (T, F)
 
 

@@ -11,6 +11,9 @@ import torch
 from tests.serve.stub_model import FEAT_DIM, offline_decode
 
 
+OK_FEATS = [[0.0] * FEAT_DIM] * 8  # a valid body: 8 frames (>= 7 for x4 subsampling) of F values
+
+
 def _feats(t: int = 20, seed: int = 0) -> torch.Tensor:
     return torch.randn(t, FEAT_DIM, generator=torch.Generator().manual_seed(seed))  # (T, F)
 
@@ -26,7 +29,7 @@ def test_health_reports_model_and_limits(client):
     assert h["status"] == "ok" and h["model_name"] == "paraformer" and h["device"] == "cpu"
     assert h["vocab_size"] == 31 and h["feature_dim"] == FEAT_DIM
     assert h["audio_supported"] is False  # toy config, no CMVN
-    assert (h["max_frames"], h["max_body_bytes"], h["max_batch_size"], h["batching"]) == (50, 20_000, 4, True)
+    assert (h["min_frames"], h["max_frames"], h["max_body_bytes"], h["max_batch_size"], h["batching"]) == (7, 50, 20_000, 4, True)
 
 
 def test_transcribe_matches_offline_decoding(client, stub):
@@ -56,7 +59,7 @@ def test_beam_method_and_size_reach_the_model(client, stub):
 
 
 def test_integer_features_are_numbers(client):
-    r = client.post("/transcribe", json={"features": [[1] * FEAT_DIM] * 8})
+    r = client.post("/transcribe", json={"features": [[1] * FEAT_DIM] * 7})  # 7 = the fewest frames for x4 subsampling
     assert r.status_code == 200, r.text
 
 
@@ -85,6 +88,7 @@ def test_seed_three_column_example_gets_clear_422(client):
         ([[0.0] * FEAT_DIM, 5], 422, "features[1] is a int, not a list"),
         ("abc", 422, "features must be a list of frames, got str"),
         ([[0.0] * FEAT_DIM] * 51, 413, "51 frames, more than the limit of max_frames=50"),
+        ([[0.0] * FEAT_DIM] * 6, 422, "features has 6 frames but the model needs at least 7 (its subsampling front end)"),
     ],
 )
 def test_bad_features(client, features, status, needle):
@@ -108,12 +112,12 @@ def test_non_finite_json_literals_are_422(client, literal):
 @pytest.mark.parametrize(
     "payload, needle",
     [
-        ({"features": [[0.0] * FEAT_DIM], "decode_method": "viterbi"}, "decode_method: Input should be 'greedy' or 'beam' (got 'viterbi')"),
-        ({"features": [[0.0] * FEAT_DIM], "beam_size": 0}, "beam_size: Input should be greater than or equal to 1 (got 0)"),
-        ({"features": [[0.0] * FEAT_DIM], "decode_method": "beam", "beam_size": 17}, "beam_size=17 is out of range; expected 1..16"),
-        ({"features": [[0.0] * FEAT_DIM], "beam_size": "wide"}, "beam_size: Input should be a valid integer"),
-        ({"feats": [[0.0] * FEAT_DIM]}, "features: field required"),
-        ({"features": [[0.0] * FEAT_DIM], "langauge": "en"}, "langauge: Extra inputs are not permitted"),
+        ({"features": OK_FEATS, "decode_method": "viterbi"}, "decode_method: Input should be 'greedy' or 'beam' (got 'viterbi')"),
+        ({"features": OK_FEATS, "beam_size": 0}, "beam_size: Input should be greater than or equal to 1 (got 0)"),
+        ({"features": OK_FEATS, "decode_method": "beam", "beam_size": 17}, "beam_size=17 is out of range; expected 1..16"),
+        ({"features": OK_FEATS, "beam_size": "wide"}, "beam_size: Input should be a valid integer"),
+        ({"feats": OK_FEATS}, "features: field required"),
+        ({"features": OK_FEATS, "langauge": "en"}, "langauge: Extra inputs are not permitted"),
     ],
 )
 def test_bad_parameters_are_422(client, payload, needle):
@@ -196,3 +200,19 @@ def test_bad_serve_settings_fail_at_startup(stub, field, value):
     setattr(cfg.serve, field, value)
     with pytest.raises(ValueError, match=f"serve.{field}={value}"):
         create_app(model, tok, cfg, "cpu")
+
+
+def test_model_errors_are_json_500_naming_no_internals(stub):
+    from src.serve.app import create_app
+    from fastapi.testclient import TestClient
+
+    model, tok, cfg = stub
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    model.decode = broken
+    with TestClient(create_app(model, tok, cfg, "cpu"), raise_server_exceptions=False) as c:
+        r = c.post("/transcribe", json={"features": [[0.0] * FEAT_DIM] * 8})
+    assert r.status_code == 500
+    assert r.json() == {"detail": "internal error (RuntimeError); see the server log"}

@@ -102,7 +102,8 @@ def test_too_long_and_too_short_audio(audio_app, tmp_path):
     assert r.status_code == 413
     assert "long.wav: 2.5 s of audio is longer than the limit of max_audio_seconds=2.0" in r.json()["detail"]
     r = client.post("/transcribe/audio", files={"file": ("short.wav", _tone_wav(tmp_path / "s.wav", 0.01))})
-    assert r.status_code == 422 and "shorter than one 25 ms frame" in r.json()["detail"]
+    assert r.status_code == 422
+    assert "short.wav: 10 ms of audio gives 0 frames but the model needs at least 7 (25 ms + 6 x 10 ms of audio)" in r.json()["detail"]
 
 
 def test_bad_query_parameters(audio_app, tmp_path):

@@ -165,3 +165,28 @@ def test_mixed_lengths_are_split_and_still_match_offline():
     assert sizes == [3, 1]
     for u, h in zip(utts, hyps):
         assert h.tokens == offline_decode(model, u).tokens
+
+
+def test_a_failing_request_does_not_fail_its_batch_mates():
+    model = StubModel(F, 31)
+
+    def fails_on_short(feats, lens, method, beam_size):
+        if int(lens.min()) < 5:
+            raise AssertionError("too few frames")
+        with torch.inference_mode():
+            return model.decode(feats, lens, method=method, beam_size=beam_size)
+
+    utts = [torch.randn(t, F) for t in (20, 3, 21, 22)]
+
+    async def main():
+        b = DynamicBatcher(fails_on_short, window_ms=200, max_batch_size=8)
+        b.start()
+        res = await asyncio.gather(*(b.submit(u, "greedy", 1) for u in utts), return_exceptions=True)
+        await b.stop()
+        return res, b.batch_sizes
+
+    res, sizes = asyncio.run(main())
+    assert isinstance(res[1], AssertionError)
+    for i in (0, 2, 3):
+        assert res[i].tokens == offline_decode(model, utts[i]).tokens
+    assert sizes == [4, 1, 1, 1, 1]  # the batch, then each request alone
