@@ -133,6 +133,8 @@ def create_app(
             window_ms=scfg.batch_window_ms if batched else 0.0,
             max_batch_size=scfg.max_batch_size if batched else 1,
             overhead_frames=scfg.batch_overhead_frames,
+            # A batch never pads to more frames than one maximal request: memory stays bounded.
+            max_padded_frames=scfg.max_frames,
         )
         batcher.start()
         app.state.batcher = batcher

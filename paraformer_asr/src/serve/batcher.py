@@ -48,7 +48,9 @@ class _Request:
     future: asyncio.Future = field(repr=False)
 
 
-def plan_sub_batches(lengths: Sequence[int], overhead_frames: float) -> list[list[int]]:
+def plan_sub_batches(
+    lengths: Sequence[int], overhead_frames: float, max_padded_frames: float = float("inf")
+) -> list[list[int]]:
     """Split requests into length-sorted sub-batches that minimise the padded compute.
 
     A padded batch costs about ``overhead + B * T_max`` frames of work (the fixed cost
@@ -56,6 +58,9 @@ def plan_sub_batches(lengths: Sequence[int], overhead_frames: float) -> list[lis
     over 5x in length, so one mixed batch of 16 computes almost twice the real frames.
     After sorting by length, the best split into contiguous runs is a small dynamic
     programme: best[j] = min_i best[i] + overhead + (j - i) * L[j-1], O(n^2) for n <= 64.
+    Runs of more than one request whose padded size B * T_max exceeds
+    ``max_padded_frames`` are not allowed, which bounds a batch's activation memory
+    by that of the largest single request the server accepts.
 
     Returns:
         lists of indices into ``lengths``, each sorted by length.
@@ -67,7 +72,10 @@ def plan_sub_batches(lengths: Sequence[int], overhead_frames: float) -> list[lis
     cut = [0] * (n + 1)
     for j in range(1, n + 1):
         for i in range(j):
-            cost = best[i] + overhead_frames + (j - i) * sorted_lens[j - 1]
+            padded = (j - i) * sorted_lens[j - 1]
+            if j - i > 1 and padded > max_padded_frames:
+                continue
+            cost = best[i] + overhead_frames + padded
             if cost < best[j]:
                 best[j], cut[j] = cost, i
     runs, j = [], n
@@ -98,10 +106,16 @@ class DynamicBatcher:
     """
 
     def __init__(
-        self, decode_fn: DecodeFn, *, window_ms: float, max_batch_size: int, overhead_frames: float = float("inf")
+        self,
+        decode_fn: DecodeFn,
+        *,
+        window_ms: float,
+        max_batch_size: int,
+        overhead_frames: float = float("inf"),
+        max_padded_frames: float = float("inf"),
     ) -> None:
-        """``overhead_frames``: fixed cost of one forward pass in frames; see :func:`plan_sub_batches`.
-        The default (inf) never splits a collected group."""
+        """``overhead_frames`` and ``max_padded_frames``: see :func:`plan_sub_batches`.
+        The defaults (inf) never split a collected group."""
         if max_batch_size < 1 or window_ms < 0 or overhead_frames < 0:
             raise ValueError(
                 f"need max_batch_size >= 1, window_ms >= 0 and overhead_frames >= 0, got {max_batch_size}, {window_ms}, {overhead_frames}"
@@ -110,6 +124,7 @@ class DynamicBatcher:
         self.window_s = window_ms / 1000.0
         self.max_batch_size = max_batch_size
         self.overhead_frames = overhead_frames
+        self.max_padded_frames = max_padded_frames
         # One worker thread: the model runs one batch at a time (torch already uses
         # several cores inside each op), and the event loop never runs the model.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-decode")
@@ -173,7 +188,8 @@ class DynamicBatcher:
                 live = [r for r in reqs if not r.future.done()]  # a client may have gone away
                 if not live:
                     continue
-                for run in plan_sub_batches([r.feats.shape[0] for r in live], self.overhead_frames):
+                lengths = [r.feats.shape[0] for r in live]
+                for run in plan_sub_batches(lengths, self.overhead_frames, self.max_padded_frames):
                     await self._decode([live[i] for i in run], method, beam_size)
 
     async def _decode(self, reqs: list[_Request], method: str, beam_size: int) -> None:

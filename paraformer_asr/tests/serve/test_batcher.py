@@ -190,3 +190,10 @@ def test_a_failing_request_does_not_fail_its_batch_mates():
     for i in (0, 2, 3):
         assert res[i].tokens == offline_decode(model, utts[i]).tokens
     assert sizes == [4, 1, 1, 1, 1]  # the batch, then each request alone
+
+
+def test_padded_frames_are_capped_for_memory():
+    # Five 100-frame requests may not share one 500-frame batch under a 300-frame cap.
+    runs = plan_sub_batches([100] * 5, overhead_frames=10_000, max_padded_frames=300)
+    assert [len(r) for r in runs] in ([3, 2], [2, 3])
+    assert plan_sub_batches([500], overhead_frames=0, max_padded_frames=300) == [[0]]  # a lone request always runs
