@@ -1,0 +1,73 @@
+"""Training utterances/s, greedy decoding RTF, Paraformer's speed-up over transformer_ar, math vs sdpa.
+
+    python scripts/benchmark.py --out bench.json --markdown-out docs/bench_table.md   # the full benchmark
+    python scripts/benchmark.py --quick --out /tmp/bench.json                        # seconds; a smoke test
+    python scripts/benchmark.py --checkpoint-dir runs --ar-length eos                # trained models
+
+Defaults live in BenchmarkConfig (src/training/benchmark.py); each flag below overrides one.
+Run the full benchmark on an otherwise idle machine: every number is wall-clock time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+import typing
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python scripts/benchmark.py` from the project folder
+
+from src.training.bench_report import markdown_report, target_verdicts  # noqa: E402
+from src.training.benchmark import QUICK, BenchmarkConfig, run_benchmark  # noqa: E402
+from src.utils.config import ConfigError  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One flag per BenchmarkConfig field; a flag left out keeps the dataclass default."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = BenchmarkConfig()
+    hints = typing.get_type_hints(BenchmarkConfig)
+    for f in dataclasses.fields(BenchmarkConfig):
+        flag, tp, default = "--" + f.name.replace("_", "-"), hints[f.name], getattr(defaults, f.name)
+        if tp is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default: {default}")
+        elif typing.get_origin(tp) is list:
+            item = typing.get_args(tp)[0]
+            parser.add_argument(flag, nargs="+", type=item, default=None, help=f"default: {' '.join(map(str, default))}")
+        else:
+            parser.add_argument(flag, type=tp, default=None, help=f"default: {default}")
+    parser.add_argument("--quick", action="store_true", help=f"tiny settings for a smoke test: {QUICK}")
+    parser.add_argument("--out", help="write the JSON result here")
+    parser.add_argument("--markdown-out", help="write the markdown tables here (they are always printed)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    chosen = {f.name: getattr(args, f.name) for f in dataclasses.fields(BenchmarkConfig) if getattr(args, f.name) is not None}
+    bench = BenchmarkConfig(**({**QUICK, **chosen} if args.quick else chosen))
+    if bench.ar_length not in ("reference", "eos"):
+        print(f"--ar-length must be 'reference' or 'eos', got {bench.ar_length!r}", file=sys.stderr)
+        return 2
+    try:
+        result = run_benchmark(bench)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    result["command"] = ("python scripts/benchmark.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
+    report = markdown_report(result) + "\nTargets:\n\n" + target_verdicts(result) + "\n"
+    print("\n" + report)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    if args.markdown_out:
+        Path(args.markdown_out).write_text(report)
+        print(f"wrote {args.markdown_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""The benchmark result (``run_benchmark``) as markdown tables, and the issue's targets checked on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from src.training.bench_utils import machine_line
+
+SPEEDUP_TARGET = 5.0  # Paraformer greedy vs transformer_ar greedy at batch 1, on the CPU
+
+
+def _span(stats: dict[str, float], fmt: str) -> str:
+    return f"{stats['median']:{fmt}} ({stats['min']:{fmt}}-{stats['max']:{fmt}})"
+
+
+def markdown_report(result: dict[str, Any]) -> str:
+    """Command, machine, then the training, decoding and encoder-attention tables."""
+    s = result["settings"]
+    lines = []
+    if result.get("command"):
+        lines.append(f"Command: `{result['command']}`\n")
+    lines += [f"Machine: {machine_line(result['machine'])}\n",
+              f"{s['warmup']} warm-up runs, {s['repeats']} timed runs per cell; values are median (min-max).\n",
+              "### Training (fp32, toy batches)\n",
+              "| model | attention | batch | utterances/s | mean utterance (s) | peak mem (MB) | params (M) |",
+              "|---|---|---|---|---|---|---|"]
+    for r in result["train"]:
+        lines.append(f"| {r['model']} | {r['attention']} | {r['batch_size']} | {_span(r['utterances_per_s'], '.1f')} "
+                     f"| {r['mean_utterance_s']:.2f} | {r['peak_mem_mb']:.0f} | {r['num_params'] / 1e6:.2f} |")
+    lines += ["", f"### Greedy decoding, {s['utterances']} utterances of {s['min_frames'] / 100:g}-"
+                  f"{s['max_frames'] / 100:g} s\n",
+              "| model | batch | RTF | x real time | output tokens/utt | reference tokens/utt | weights |",
+              "|---|---|---|---|---|---|---|"]
+    for r in result["decode"]:
+        mode = f", AR length: {r['ar_length']}" if r["ar_length"] else ""
+        lines.append(f"| {r['model']} | {r['batch_size']} | {_span(r['rtf'], '.4f')} | {1 / r['rtf']['median']:.0f} "
+                     f"| {r['mean_output_tokens']:.1f} | {r['mean_reference_tokens']:.1f} | {r['weights']}{mode} |")
+    lines.append("")
+    for b, x in result["paraformer_speedup_over_ar"].items():
+        lines.append(f"Paraformer speed-up over transformer_ar at batch {b}: **{x:.1f}x** "
+                     f"(RTF(transformer_ar) / RTF(paraformer), medians)")
+    lines += ["", "### Encoder attention: math vs sdpa (forward ms per batch)\n",
+              "| frames T | T' | batch | math ms | sdpa ms | sdpa speed-up |", "|---|---|---|---|---|---|"]
+    for r in result["encoder_attention"]:
+        lines.append(f"| {r['frames']} | {r['subsampled_frames']} | {r['batch_size']} | {_span(r['math_ms'], '.1f')} "
+                     f"| {_span(r['sdpa_ms'], '.1f')} | {r['sdpa_speedup']:.2f}x |")
+    n = result["notes"]
+    lines += ["", f"RTF: {n['rtf']}. AR length: {n['ar_length']}. Memory: {n['memory']}. "
+                  f"Encoder: {n['encoder_attention']}."]
+    return "\n".join(lines) + "\n"
+
+
+def target_verdicts(result: dict[str, Any]) -> str:
+    """Paraformer >= 5x over AR at batch 1; sdpa never slower than math (encoder and training)."""
+    lines = []
+    x = result["paraformer_speedup_over_ar"].get("1")
+    if x is not None:
+        lines.append(f"- Paraformer vs transformer_ar greedy at batch 1: {x:.1f}x "
+                     f"({'meets' if x >= SPEEDUP_TARGET else 'MISSES'} the >= {SPEEDUP_TARGET:g}x target)")
+    for r in result["encoder_attention"]:
+        lines.append(f"- encoder T={r['frames']}: sdpa / math speed = {r['sdpa_speedup']:.2f}x "
+                     f"({'not slower' if r['sdpa_speedup'] >= 1.0 else 'SLOWER'})")
+    by_model: dict[str, dict[str, float]] = {}
+    for r in result["train"]:
+        by_model.setdefault(r["model"], {})[r["attention"]] = r["utterances_per_s"]["median"]
+    for model, rates in by_model.items():
+        if "math" in rates and "sdpa" in rates:
+            ratio = rates["sdpa"] / rates["math"]
+            lines.append(f"- training {model}: sdpa / math = {ratio:.2f}x ({'not slower' if ratio >= 1.0 else 'SLOWER'})")
+    return "\n".join(lines)
+
+
+__all__ = ["markdown_report", "target_verdicts"]

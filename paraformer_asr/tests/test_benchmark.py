@@ -1,0 +1,74 @@
+"""Smoke test of scripts/benchmark.py --quick, and the pieces whose correctness the numbers rely on."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from src.data.tokenizer import CharTokenizer
+from src.models import build_model
+from src.training.benchmark import forced_length_ar_greedy, long_utterances
+from src.utils.config import DataConfig, load_config
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("asr_benchmark_script", PROJECT / "scripts" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _positive(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def test_long_utterances_fall_in_the_frame_range():
+    utts = long_utterances(DataConfig(feat_dim=16), count=3, min_frames=300, max_frames=600, seed=0)
+    for feats, text in utts:
+        assert 300 <= feats.shape[0] <= 600 and feats.shape[1] == 16 and text
+
+
+def test_forced_length_ar_emits_exactly_the_requested_tokens():
+    cfg = load_config(PROJECT / "configs" / "tiny_transformer_ar.yaml")
+    torch.manual_seed(0)
+    model = build_model(cfg, CharTokenizer.from_alphabet().vocab_size, cfg.data.feat_dim).eval()
+    feats, lens = torch.randn(2, 40, cfg.data.feat_dim), torch.tensor([40, 30])  # (B, T, F), (B,)
+    calls = []
+    step = model.decoder.step
+    model.decoder.step = lambda tokens, state: (calls.append(tokens.shape[0]), step(tokens, state))[1]
+    hyps = forced_length_ar_greedy(model, feats, lens, torch.tensor([5, 9]))
+    # 9 tokens + the step where <eos> would come, whatever the random weights predict.
+    assert len(calls) == 10
+    # Specials (blank, sos/eos, unk) are dropped from a hypothesis, so at most the requested count remains.
+    assert [len(h.tokens) <= n for h, n in zip(hyps, (5, 9))] == [True, True]
+
+
+def test_quick_benchmark_json_and_markdown(tmp_path):
+    out, md = tmp_path / "bench.json", tmp_path / "table.md"
+    # In-process (torch is already imported) and on one thread: a few seconds on a shared CPU.
+    code = _load_script().main(["--quick", "--threads", "1", "--out", str(out), "--markdown-out", str(md)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert {"machine", "settings", "train", "decode", "paraformer_speedup_over_ar", "encoder_attention",
+            "command"} <= set(result)
+    assert {"cpu", "logical_cores", "torch", "threads", "device", "date_utc"} <= set(result["machine"])
+    assert {(r["model"], r["attention"]) for r in result["train"]} == {
+        (m, a) for m in ("paraformer", "ctc", "transformer_ar") for a in ("math", "sdpa")}
+    for r in result["train"]:
+        assert all(_positive(r["utterances_per_s"][k]) for k in ("median", "min", "max"))
+    assert {(r["model"], r["batch_size"]) for r in result["decode"]} == {
+        (m, b) for m in ("paraformer", "ctc", "transformer_ar") for b in (1, 2)}
+    for r in result["decode"]:
+        assert all(_positive(r["rtf"][k]) for k in ("median", "min", "max")) and _positive(r["audio_seconds"])
+        if r["model"] == "transformer_ar":  # forced length: the reference token count
+            assert r["mean_output_tokens"] <= r["mean_reference_tokens"]
+    assert set(result["paraformer_speedup_over_ar"]) == {"1", "2"}
+    assert all(_positive(x) for x in result["paraformer_speedup_over_ar"].values())
+    for r in result["encoder_attention"]:
+        assert _positive(r["math_ms"]["median"]) and _positive(r["sdpa_ms"]["median"]) and _positive(r["sdpa_speedup"])
+    table = md.read_text()
+    assert "Machine:" in table and "| paraformer | 1 |" in table and "speed-up over transformer_ar" in table
