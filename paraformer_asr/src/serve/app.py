@@ -113,6 +113,11 @@ def create_app(
         if has_audio
         else None
     )
+    if has_audio and cfg.features.apply_cmvn and cmvn is None:
+        log.warning(
+            "features.apply_cmvn is true but the checkpoint has no 'cmvn' statistics: uploaded audio will not be "
+            "normalised as in training and transcripts will be poor; store cmvn.to_dict() under 'cmvn' in the checkpoint"
+        )
     seconds_per_frame = model.subsampling * cfg.features.frame_shift_ms / 1000.0
     model.eval()
 

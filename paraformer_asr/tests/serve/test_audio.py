@@ -119,3 +119,10 @@ def test_audio_on_a_toy_model_is_refused_clearly(client, tmp_path):
     r = client.post("/transcribe/audio", files={"file": ("a.wav", _tone_wav(tmp_path / "a.wav", 0.3))})
     assert r.status_code == 422
     assert "trained on toy feature vectors (data.dataset=toy), not on audio" in r.json()["detail"]
+
+
+def test_missing_cmvn_on_an_audio_checkpoint_is_warned(caplog):
+    model, tok, cfg = stub_setup(audio=True)  # features.apply_cmvn is true by default
+    with caplog.at_level("WARNING", logger="paraformer_asr.serve"):
+        create_app(model, tok, cfg, "cpu", cmvn=None)
+    assert any("no 'cmvn' statistics" in r.getMessage() for r in caplog.records)
