@@ -14,7 +14,8 @@ import torch  # noqa: E402
 from src.data.batching import build_dataloaders, feature_dim  # noqa: E402
 from src.training.evaluate import decode_options, evaluate  # noqa: E402
 from src.training.inference import load_for_inference  # noqa: E402
-from src.utils.checkpoint import CheckpointError  # noqa: E402
+from src.utils.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from src.utils.logging import resolve_run_path  # noqa: E402
 from src.utils.tensor_utils import resolve_device  # noqa: E402
 
 
@@ -44,7 +45,9 @@ def main() -> int:
     if args.max_utterances:
         cfg.data.test_size = min(cfg.data.test_size, args.max_utterances)
         cfg.data.val_size = min(cfg.data.val_size, args.max_utterances)
-    loader = build_dataloaders(cfg, tokenizer, input_dim=feature_dim(cfg), splits=(args.split,))[args.split]
+    cmvn_state = load_checkpoint(resolve_run_path(args.checkpoint)).get("cmvn")  # real audio: training statistics
+    loader = build_dataloaders(cfg, tokenizer, input_dim=feature_dim(cfg), splits=(args.split,),
+                               cmvn_state=cmvn_state)[args.split]
     with torch.inference_mode():
         result = evaluate(model, loader, tokenizer, device, decode_opts=decode_options(cfg, method, beam_size),
                           detailed=args.detailed)

@@ -138,8 +138,14 @@ def build_tokenizer(cfg: ExperimentConfig) -> CharTokenizer:
     return CharTokenizer.from_alphabet()
 
 
-def build_datasets(cfg: ExperimentConfig, tokenizer: CharTokenizer) -> dict[str, Dataset]:
-    """``{"train", "val", "test"}`` datasets for ``data.dataset``."""
+def build_datasets(
+    cfg: ExperimentConfig, tokenizer: CharTokenizer, *, cmvn_state: dict | None = None
+) -> dict[str, Dataset]:
+    """``{"train", "val", "test"}`` datasets for ``data.dataset``.
+
+    ``cmvn_state`` (a checkpoint's ``"cmvn"`` field) makes real-audio datasets reuse the
+    training statistics instead of recomputing them; the toy task ignores it.
+    """
     if cfg.data.dataset == "toy":
         from src.data.toy_seq2seq import ToySeq2Seq
 
@@ -149,9 +155,11 @@ def build_datasets(cfg: ExperimentConfig, tokenizer: CharTokenizer) -> dict[str,
         }
     if cfg.data.dataset == "manifest":
         # Imported lazily: the real-audio front end is only needed for manifest data.
+        from src.data.cmvn import GlobalCMVN
         from src.data.manifest import build_manifest_datasets
 
-        return build_manifest_datasets(cfg, tokenizer)
+        cmvn = GlobalCMVN.from_dict(cmvn_state) if cmvn_state else None
+        return build_manifest_datasets(cfg, tokenizer, cmvn=cmvn)
     raise ValueError(f"unknown data.dataset {cfg.data.dataset!r}; use 'toy' or 'manifest'")
 
 
@@ -187,13 +195,14 @@ def build_dataloaders(
     world_size: int = 1,
     input_dim: int | None = None,
     splits: tuple[str, ...] = ("train", "val", "test"),
+    cmvn_state: dict | None = None,
 ) -> dict[str, DataLoader]:
     """``{"train", "val", "test"}`` loaders: bucketed and shuffled for train, length-sorted for eval.
 
     ``input_dim`` (the model's) is checked against the data's feature dim.
     The train loader's ``batch_sampler`` has ``set_epoch``; call it every epoch.
     """
-    datasets = build_datasets(cfg, tokenizer)
+    datasets = build_datasets(cfg, tokenizer, cmvn_state=cmvn_state)
     if input_dim is not None:
         check_feature_dim(datasets[splits[0]], input_dim)
     loaders = {}

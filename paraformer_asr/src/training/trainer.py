@@ -121,9 +121,11 @@ def train(
     model = build_model(cfg, tokenizer.vocab_size, input_dim).to(device)
     if hasattr(model, "grad_checkpointing"):
         model.grad_checkpointing = tc.grad_checkpointing
-    loaders = build_dataloaders(cfg, tokenizer, input_dim=input_dim)
+    loaders = build_dataloaders(cfg, tokenizer, input_dim=input_dim, cmvn_state=state.get("cmvn") if state else None)
     train_loader, val_loader = loaders["train"], loaders["val"]
     sampler = train_loader.batch_sampler
+    # Real audio: the training CMVN statistics travel in every checkpoint (eval, infer and serve reuse them).
+    cmvn = getattr(train_loader.dataset, "cmvn", None)
     optimizer = build_optimizer(model, cfg)
     amp_dtype, scaler = amp_setup(cfg, device)
     forward_model = model
@@ -180,8 +182,8 @@ def train(
             "tokenizer": tokenizer.to_json(),
             "history": list(logger.history),
             "num_params": num_params,
-            "extra": {},  # room for real-audio state (CMVN stats, feature config)
-        }
+            "extra": {},  # room for more real-audio state
+        } | ({"cmvn": cmvn.to_dict()} if cmvn is not None else {})
 
     last_row: dict[str, Any] = {}
     lr = lr_at(step, tc, total_steps)
