@@ -313,14 +313,16 @@ def plot_cif_example(
     device: torch.device,
     out: Path,
 ) -> None:
-    """CIF plot of the first validation utterance (alpha per frame, fires, target characters)."""
+    """CIF plot of one validation utterance (alpha per frame, fires, target characters)."""
     was_training = model.training
     model.eval()
     batch = next(iter(loader))
-    feats = batch["feats"][:1].to(device)  # (1, T, F)
-    feat_lens = batch["feat_lens"][:1].to(device)  # (1,)
+    b = int(batch["feat_lens"].argmax())  # the longest utterance of the batch shows the most fires
+    n = int(batch["feat_lens"][b])
+    feats = batch["feats"][b : b + 1, :n].to(device)  # (1, T, F)
+    feat_lens = batch["feat_lens"][b : b + 1].to(device)  # (1,)
     alphas, enc_lens = model.cif_alphas(feats, feat_lens)  # (1, T'), (1,)
     hyp = model.decode(feats, feat_lens, method="greedy")[0]
-    plot_cif(alphas[0, : int(enc_lens[0])], batch["texts"][0], out,
+    plot_cif(alphas[0, : int(enc_lens[0])], batch["texts"][b], out,
              threshold=cfg.model.predictor.threshold, hypothesis=tokenizer.decode(hyp.tokens))
     model.train(was_training)
