@@ -114,3 +114,21 @@ def test_nan_loss_stops_naming_step_and_checkpoint(tmp_path, monkeypatch):
         trainer.train(cfg, run_dir, console=False, make_plots=False)
     msg = str(info.value)
     assert "at step 2" in msg and "latest.pt" in msg and "learning_rate" in msg
+
+
+def test_grad_accumulation_steps_once_per_group(tmp_path):
+    # 5 batches of 8 with 2 micro-batches per step: steps after batches 2, 4 and the last one
+    cfg = tiny_cfg("data.train_size=40", "training.num_epochs=1", "training.grad_accum_steps=2")
+    run_dir = make_run_dir(None, "accum", tmp_path)
+    row = trainer.train(cfg, run_dir, console=False, make_plots=False)
+    assert row["step"] == 3
+    assert load_checkpoint(run_dir / "checkpoints" / "latest.pt")["step"] == 3
+
+
+def test_max_steps_caps_training_mid_epoch(tmp_path):
+    cfg = tiny_cfg("data.train_size=40", "training.num_epochs=3", "training.max_steps=3")
+    run_dir = make_run_dir(None, "cap", tmp_path)
+    row = trainer.train(cfg, run_dir, console=False, make_plots=False)
+    state = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
+    assert row["step"] == 3 and state["step"] == 3
+    assert (state["epoch"], state["batch_in_epoch"]) == (0, 3)  # resumable from the 4th batch of epoch 1
