@@ -76,6 +76,27 @@ def time_repeats(run: Callable[[], None], *, warmup: int, repeats: int, device: 
     return seconds
 
 
+def time_interleaved(runs: dict[str, Callable[[], None]], *, warmup: int, repeats: int,
+                     device: torch.device) -> dict[str, list[float]]:
+    """Like :func:`time_repeats` for several variants, alternating them run by run.
+
+    A change in machine load during the measurement then slows every variant alike,
+    which keeps their ratio (e.g. sdpa vs math) honest on a shared machine.
+    """
+    for _ in range(warmup):
+        for run in runs.values():
+            run()
+    sync(device)
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            run()
+            sync(device)
+            seconds[name].append(time.perf_counter() - t0)
+    return seconds
+
+
 def _status_kb(key: str) -> float | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -132,4 +153,4 @@ class PeakMemory:
         return round(max(peak - self.base_kb, 0.0) / 1024, 1)
 
 
-__all__ = ["PeakMemory", "machine_info", "machine_line", "summarize", "sync", "time_repeats"]
+__all__ = ["PeakMemory", "machine_info", "machine_line", "summarize", "sync", "time_interleaved", "time_repeats"]

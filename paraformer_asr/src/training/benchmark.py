@@ -36,7 +36,7 @@ from src.decode.greedy import ar_greedy_search
 from src.decode.hypothesis import SOS_EOS_ID
 from src.models import build_model
 from src.models.encoder import Encoder
-from src.training.bench_utils import PeakMemory, machine_info, summarize, sync, time_repeats
+from src.training.bench_utils import PeakMemory, machine_info, summarize, sync, time_interleaved
 from src.training.inference import load_for_inference
 from src.training.trainer import build_optimizer
 from src.utils.config import DataConfig, ExperimentConfig, load_config
@@ -144,34 +144,50 @@ def find_checkpoint(directory: str, model_name: str) -> Path | None:
 # --------------------------------------------------------------------------- #
 # Measurements                                                                 #
 # --------------------------------------------------------------------------- #
-def bench_training(cfg: ExperimentConfig, bench: BenchmarkConfig, device: torch.device) -> dict[str, Any]:
-    """Utterances/s of full optimizer steps on the first ``train_batch_size`` toy training utterances."""
-    torch.manual_seed(bench.seed)
+def bench_training(cfg: ExperimentConfig, bench: BenchmarkConfig, device: torch.device) -> list[dict[str, Any]]:
+    """Utterances/s of full optimizer steps, one row per path in ``train_attention_impls``.
+
+    Every path trains its own copy of the model (same initial weights) on the first
+    ``train_batch_size`` toy training utterances; the timed steps alternate between the
+    paths. Peak memory is taken over each path's warm-up steps, which include the first
+    AdamW step (where the optimizer state is allocated).
+    """
     tokenizer = CharTokenizer.from_alphabet()
     data = ToySeq2Seq(cfg.data, split="train", tokenizer=tokenizer, subsampling=cfg.model.subsampling)
     batch = collate([data[i] for i in range(bench.train_batch_size)])
     feats, feat_lens = batch["feats"].to(device), batch["feat_lens"].to(device)  # (B, T, F), (B,)
     tokens, token_lens = batch["tokens"].to(device), batch["token_lens"].to(device)  # (B, L), (B,)
-    model = build_model(cfg, tokenizer.vocab_size, feature_dim(cfg)).to(device).train()
-    optimizer = build_optimizer(model, cfg)
     max_norm = cfg.training.max_grad_norm if cfg.training.max_grad_norm > 0 else float("inf")
 
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        model(feats, feat_lens, tokens, token_lens)["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-        optimizer.step()
+    def make_step(impl: str) -> tuple[Callable[[], None], int]:
+        torch.manual_seed(bench.seed)
+        c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, attention_impl=impl))
+        model = build_model(c, tokenizer.vocab_size, feature_dim(c)).to(device).train()
+        optimizer = build_optimizer(model, c)
 
+        def step() -> None:
+            optimizer.zero_grad(set_to_none=True)
+            model(feats, feat_lens, tokens, token_lens)["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+            optimizer.step()
+
+        return step, sum(p.numel() for p in model.parameters())
+
+    steps, params, peaks = {}, {}, {}
     memory = PeakMemory(device)
-    memory.start()
-    seconds = time_repeats(step, warmup=bench.warmup, repeats=bench.repeats, device=device)
-    peak = memory.stop()
+    for impl in bench.train_attention_impls:
+        steps[impl], params[impl] = make_step(impl)
+        memory.start()
+        for _ in range(max(bench.warmup, 1)):
+            steps[impl]()
+        peaks[impl] = memory.stop()
+    seconds = time_interleaved(steps, warmup=0, repeats=bench.repeats, device=device)
     b = bench.train_batch_size
-    return {"model": cfg.model.name, "attention": cfg.model.attention_impl, "batch_size": b,
-            "utterances_per_s": summarize([b / s for s in seconds]),
-            "mean_utterance_s": float(feat_lens.float().mean()) * cfg.features.frame_shift_ms / 1000,
-            "peak_mem_mb": peak, "memory_method": memory.method,
-            "num_params": sum(p.numel() for p in model.parameters())}
+    return [{"model": cfg.model.name, "attention": impl, "batch_size": b,
+             "utterances_per_s": summarize([b / s for s in seconds[impl]]),
+             "mean_utterance_s": float(feat_lens.float().mean()) * cfg.features.frame_shift_ms / 1000,
+             "peak_mem_mb": peaks[impl], "memory_method": memory.method, "num_params": params[impl]}
+            for impl in bench.train_attention_impls]
 
 
 @torch.inference_mode()
@@ -202,15 +218,27 @@ def decoder_fn(model: torch.nn.Module, name: str, ar_length: str) -> Callable[..
     return decode
 
 
-def bench_decoding(model: torch.nn.Module, cfg: ExperimentConfig, bench: BenchmarkConfig,
-                   utts: list[tuple[torch.Tensor, str]], tokenizer: CharTokenizer, device: torch.device,
-                   checkpoint: Path | None) -> list[dict[str, Any]]:
-    """Greedy RTF of ``model`` over ``utts`` at every batch size in ``bench.batch_sizes``."""
+@dataclass
+class DecodeCase:
+    """One model ready to be timed: for each batch size, a run over all utterances."""
+
+    name: str
+    cfg: ExperimentConfig
+    weights: str  # checkpoint path or "random"
+    audio_s: float
+    utts: list[tuple[torch.Tensor, str]]
+    runs: dict[int, Callable[[], None]]
+    out_tokens: dict[int, list[int]]  # tokens per hypothesis of the latest run, per batch size
+
+
+def decode_case(model: torch.nn.Module, cfg: ExperimentConfig, bench: BenchmarkConfig,
+                utts: list[tuple[torch.Tensor, str]], tokenizer: CharTokenizer, device: torch.device,
+                checkpoint: Path | None) -> DecodeCase:
+    """The greedy decode of ``utts`` at every batch size in ``bench.batch_sizes``, batched once up front."""
     model.eval()
     decode = decoder_fn(model, cfg.model.name, bench.ar_length)
-    frame_s = cfg.features.frame_shift_ms / 1000
-    audio_s = sum(f.shape[0] for f, _ in utts) * frame_s
-    rows = []
+    case = DecodeCase(cfg.model.name, cfg, str(checkpoint) if checkpoint else "random",
+                      sum(f.shape[0] for f, _ in utts) * cfg.features.frame_shift_ms / 1000, utts, {}, {})
     for b in bench.batch_sizes:
         batches = []
         for i in range(0, len(utts), b):
@@ -220,18 +248,29 @@ def bench_decoding(model: torch.nn.Module, cfg: ExperimentConfig, bench: Benchma
             batches.append((feats.to(device), lens.to(device), ref_lens.to(device)))
         out_tokens: list[int] = []
 
-        def run() -> None:
+        def run(batches: list = batches, out_tokens: list[int] = out_tokens) -> None:
             out_tokens.clear()
             for feats, lens, ref_lens in batches:
                 out_tokens.extend(len(h.tokens) for h in decode(feats, lens, ref_lens))
 
-        seconds = time_repeats(run, warmup=bench.warmup, repeats=bench.repeats, device=device)
-        rows.append({"model": cfg.model.name, "batch_size": b, "attention": cfg.model.attention_impl,
-                     "rtf": summarize([s / audio_s for s in seconds]), "audio_seconds": audio_s,
-                     "utterances": len(utts), "mean_output_tokens": sum(out_tokens) / max(len(out_tokens), 1),
-                     "mean_reference_tokens": sum(len(t) for _, t in utts) / len(utts),
-                     "ar_length": bench.ar_length if cfg.model.name == "transformer_ar" else None,
-                     "weights": str(checkpoint) if checkpoint else "random"})
+        case.runs[b], case.out_tokens[b] = run, out_tokens
+    return case
+
+
+def bench_decoding(cases: list[DecodeCase], bench: BenchmarkConfig, device: torch.device) -> list[dict[str, Any]]:
+    """Greedy RTF of every case at every batch size; the models' runs alternate, so load drift hits all alike."""
+    rows = []
+    for b in bench.batch_sizes:
+        seconds = time_interleaved({str(i): c.runs[b] for i, c in enumerate(cases)},
+                                   warmup=bench.warmup, repeats=bench.repeats, device=device)
+        for i, c in enumerate(cases):
+            out = c.out_tokens[b]
+            rows.append({"model": c.name, "batch_size": b, "attention": c.cfg.model.attention_impl,
+                         "rtf": summarize([s / c.audio_s for s in seconds[str(i)]]), "audio_seconds": c.audio_s,
+                         "utterances": len(c.utts), "mean_output_tokens": sum(out) / max(len(out), 1),
+                         "mean_reference_tokens": sum(len(t) for _, t in c.utts) / len(c.utts),
+                         "ar_length": bench.ar_length if c.name == "transformer_ar" else None,
+                         "weights": c.weights})
     return rows
 
 
@@ -251,9 +290,10 @@ def bench_encoder_attention(cfg: ExperimentConfig, bench: BenchmarkConfig, devic
         feats = torch.randn(bench.encoder_batch, t, feature_dim(cfg), device=device)  # (B, T, F)
         lens = torch.full((bench.encoder_batch,), t, dtype=torch.long, device=device)  # (B,)
         row: dict[str, Any] = {"frames": t, "batch_size": bench.encoder_batch}
-        for impl, enc in encoders.items():
-            seconds = time_repeats(lambda: enc(feats, lens), warmup=bench.warmup, repeats=bench.repeats, device=device)
-            row[f"{impl}_ms"] = summarize([1000 * s for s in seconds])
+        runs = {impl: (lambda enc=enc: enc(feats, lens)) for impl, enc in encoders.items()}
+        seconds = time_interleaved(runs, warmup=bench.warmup, repeats=bench.repeats, device=device)
+        for impl, times in seconds.items():
+            row[f"{impl}_ms"] = summarize([1000 * s for s in times])
         row["subsampled_frames"] = int(encoders["math"](feats, lens)[1][0])
         row["sdpa_speedup"] = row["math_ms"]["median"] / row["sdpa_ms"]["median"]
         rows.append(row)
@@ -271,30 +311,28 @@ def run_benchmark(bench: BenchmarkConfig, *, log: Callable[[str], None] = print)
 
     train_rows = []
     for cfg in configs:
-        for impl in bench.train_attention_impls:
-            c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, attention_impl=impl))
-            row = bench_training(c, bench, device)
+        for row in bench_training(cfg, bench, device):
             train_rows.append(row)
-            log(f"train {row['model']} {impl}: {row['utterances_per_s']['median']:.1f} utt/s")
+            log(f"train {row['model']} {row['attention']}: {row['utterances_per_s']['median']:.1f} utt/s")
 
-    rtf_rows, cache = [], {}
+    cases, cache = [], {}
     tokenizer = CharTokenizer.from_alphabet()
     for cfg in configs:
-        name = cfg.model.name
-        ckpt = find_checkpoint(bench.checkpoint_dir, name)
+        ckpt = find_checkpoint(bench.checkpoint_dir, cfg.model.name)
         if ckpt is not None:
-            model, tokenizer, cfg = load_for_inference(ckpt, device)
+            model, tok, cfg = load_for_inference(ckpt, device)
         else:
             torch.manual_seed(bench.seed)
-            model = build_model(cfg, tokenizer.vocab_size, feature_dim(cfg)).to(device)
+            model, tok = build_model(cfg, tokenizer.vocab_size, feature_dim(cfg)).to(device), tokenizer
         key = (cfg.data.seed, cfg.data.feat_dim)
         if key not in cache:  # the same utterances for every model that reads the same features
             cache[key] = long_utterances(cfg.data, count=bench.utterances, min_frames=bench.min_frames,
                                          max_frames=bench.max_frames, seed=bench.seed)
-        for row in bench_decoding(model, cfg, bench, cache[key], tokenizer, device, ckpt):
-            rtf_rows.append(row)
-            log(f"decode {name} batch {row['batch_size']}: RTF {row['rtf']['median']:.4f} "
-                f"({row['mean_output_tokens']:.1f} tokens/utt, weights {row['weights']})")
+        cases.append(decode_case(model, cfg, bench, cache[key], tok, device, ckpt))
+    rtf_rows = bench_decoding(cases, bench, device)
+    for row in rtf_rows:
+        log(f"decode {row['model']} batch {row['batch_size']}: RTF {row['rtf']['median']:.4f} "
+            f"({row['mean_output_tokens']:.1f} tokens/utt, weights {row['weights']})")
 
     speedup = {}
     for b in bench.batch_sizes:
@@ -315,7 +353,7 @@ def run_benchmark(bench: BenchmarkConfig, *, log: Callable[[str], None] = print)
                 "memory": ("CUDA max_memory_allocated (tensors only)" if device.type == "cuda" else
                            "CPU: peak RSS during the measurement minus RSS before it (whole process, not only tensors)"),
                 "encoder_attention": f"encoder of {bench.configs[0]} (random weights), forward only, "
-                                     "inference_mode, same weights for both paths",
+                                     "inference_mode, same weights for both paths, math and sdpa runs alternating",
             }}
 
 
