@@ -20,14 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, for `import src`
 
-from src.training.benchmark import (  # noqa: E402
-    QUICK,
-    BenchmarkConfig,
-    markdown_report,
-    run_benchmark,
-    target_verdicts,
-    write_profiles,
-)
+from src.training.bench_report import markdown_report, target_verdicts, write_profiles  # noqa: E402
+from src.training.benchmark import QUICK, BenchmarkConfig, run_benchmark  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
