@@ -1,4 +1,8 @@
-"""Transcribe with a trained checkpoint: toy text -> synthetic features -> hypothesis, or given features."""
+"""Transcribe with a trained checkpoint: WAV audio (--audio), toy text -> synthetic features, or given features.
+
+    python scripts/infer.py --checkpoint runs/latest/checkpoints/best.pt --audio speech.wav
+    python scripts/infer.py --checkpoint ... --audio data/speech/test.jsonl --output out.json --decode-method beam
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python scripts/infer.py` from the project folder
 
+import time  # noqa: E402
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from src.data.audio import AudioError  # noqa: E402
 from src.data.batching import feature_dim  # noqa: E402
+from src.data.manifest import ManifestError, resolve_audio_inputs  # noqa: E402
 from src.data.toy_seq2seq import ToySeq2Seq, normalize_text  # noqa: E402
 from src.training.evaluate import decode_options  # noqa: E402
 from src.training.inference import load_features, load_for_inference  # noqa: E402
-from src.utils.checkpoint import CheckpointError  # noqa: E402
+from src.training.transcribe import (  # noqa: E402
+    AudioInputError,
+    AudioTranscriber,
+    check_audio_checkpoint,
+    check_toy_checkpoint,
+    format_timestamps,
+)
+from src.utils.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from src.utils.logging import resolve_run_path  # noqa: E402
 from src.utils.tensor_utils import resolve_device  # noqa: E402
 
 
@@ -24,11 +40,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", required=True)
     source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--audio", help="a WAV file, a folder of WAVs or a .jsonl manifest (audio checkpoints)")
     source.add_argument("--text", help='synthesise toy features for this text, e.g. "hello world"')
     source.add_argument("--input-file", help="one text per line; each is synthesised and transcribed")
     source.add_argument("--interactive", action="store_true", help="read texts from stdin until EOF")
     source.add_argument("--features", help="(T, F) features: .npy, or .json ({'features': [[...]]} or a list of lists)")
-    parser.add_argument("--output-file", "--output", dest="output_file", help="write one hypothesis per line")
+    parser.add_argument("--output-file", "--output", dest="output_file",
+                        help="--audio: JSON with text, tokens, timestamps, duration and rtf per file; otherwise one hypothesis per line")
+    parser.add_argument("--max-audio-seconds", type=float,
+                        help="--audio: refuse longer files (default: serve.max_audio_seconds of the checkpoint)")
     parser.add_argument("--dump-features", help="with --text: write {'features': [[...]]} (a service request body)")
     parser.add_argument("--decode-method", choices=["greedy", "beam"], help="default: decode.method of the checkpoint")
     parser.add_argument("--beam-size", type=int, help="default: decode.beam_size of the checkpoint")
@@ -46,6 +66,14 @@ def main() -> int:
         print(f"cannot load checkpoint: {e}", file=sys.stderr)
         return 2
     opts = decode_options(cfg, args.decode_method or cfg.decode.method, args.beam_size or cfg.decode.beam_size)
+    if args.audio:
+        return transcribe_audio(args, model, tokenizer, cfg, opts, device)
+    if args.text is not None or args.input_file or args.interactive:
+        try:
+            check_toy_checkpoint(cfg, args.checkpoint)
+        except AudioInputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     # Seconds per subsampled frame, for timestamps.
     frame_seconds = getattr(model, "subsampling", cfg.model.subsampling) * cfg.features.frame_shift_ms / 1000.0
 
@@ -107,6 +135,51 @@ def main() -> int:
     if args.output_file:
         Path(args.output_file).write_text("".join(h + "\n" for h in hyps))
         print(f"wrote {len(hyps)} predictions to {args.output_file}")
+    return 0
+
+
+def transcribe_audio(args: argparse.Namespace, model: torch.nn.Module, tokenizer, cfg, opts: dict, device: torch.device) -> int:
+    """--audio: each file -> transcript, per-token timestamps (seconds) and real-time factor; JSON with --output."""
+    cmvn_state = load_checkpoint(resolve_run_path(args.checkpoint)).get("cmvn")
+    limit = args.max_audio_seconds if args.max_audio_seconds is not None else cfg.serve.max_audio_seconds
+    try:
+        check_audio_checkpoint(cfg, args.checkpoint, cmvn_state)
+        inputs = resolve_audio_inputs(args.audio)
+        transcriber = AudioTranscriber(model, tokenizer, cfg, cmvn_state=cmvn_state, decode_opts=opts,
+                                       max_audio_seconds=limit, device=device)
+        for path, _ in inputs:  # refuse an over-long file before spending time on the others
+            transcriber.precheck(path)
+    except (AudioInputError, ManifestError, AudioError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    results = []
+    start = time.perf_counter()
+    for path, ref in inputs:
+        try:
+            t = transcriber(path, ref)
+        except (AudioInputError, AudioError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        results.append(t)
+        print(f"{path}  ({t.duration:.2f} s, rtf {t.rtf:.4f})")
+        if ref is not None:
+            print(f"  ref: {ref}")
+        print(f"  hyp: {t.text}")
+        print(f"  timestamps (s, start of the CIF fire frame): {format_timestamps(t)}")
+    wall = time.perf_counter() - start
+    audio = sum(t.duration for t in results)
+    rtf = sum(t.seconds for t in results) / max(audio, 1e-9)
+    print(f"{len(results)} file(s), {audio:.2f} s of audio in {wall:.2f} s: real-time factor {rtf:.4f} "
+          f"({opts['method']}, {torch.get_num_threads()} thread(s), {device})")
+    if args.output_file:
+        out = {"checkpoint": str(args.checkpoint), "decode_method": opts["method"],
+               "beam_size": None if opts["method"] == "greedy" else opts["beam_size"],
+               "seconds_per_encoder_frame": transcriber.seconds_per_frame, "timestamp": "start of the CIF fire frame",
+               "num_files": len(results), "audio_seconds": round(audio, 4), "rtf": round(rtf, 5),
+               "files": [t.to_dict() for t in results]}
+        Path(args.output_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output_file).write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {args.output_file}")
     return 0
 
 

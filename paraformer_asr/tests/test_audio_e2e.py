@@ -1,0 +1,197 @@
+"""Real audio end to end, in a temporary folder: WAVs -> manifests -> train (tiny) -> eval --manifest -> infer --audio.
+
+The WAVs are espeak-ng speech (scripts/make_speech_data.py --n 6) where espeak-ng is
+installed, and tones built here otherwise, so the test always runs. The quality of a
+few-step model is not checked; the plumbing (JSON keys, value ranges, timestamps, errors) is.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from src.data.audio import write_wav
+from src.data.tokenizer import CharTokenizer
+from src.models import build_model
+from src.training.transcribe import AudioInputError, check_duration, header_seconds
+from src.utils.checkpoint import save_checkpoint
+from src.utils.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny models gain nothing from more threads on a shared CPU
+SR = 16000
+
+
+def run(*args):
+    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+
+
+def tone_corpus(out: Path) -> None:
+    """A tone per letter, 0.15 s each with 0.05 s gaps: 'ab', 'ba', 'abba', ... as 16 kHz WAVs and manifests."""
+    freqs = {"a": 440.0, "b": 880.0, "c": 1320.0}
+    texts = {"train": ["ab", "ba", "abc", "cab"], "dev": ["bca"], "test": ["acb"]}
+    for split, items in texts.items():
+        lines = []
+        for i, text in enumerate(items):
+            pieces = [np.zeros(int(0.1 * SR))]
+            for ch in text:
+                t = np.arange(int(0.15 * SR)) / SR
+                pieces += [0.5 * np.sin(2 * math.pi * freqs[ch] * t), np.zeros(int(0.05 * SR))]
+            wave = np.concatenate(pieces).astype(np.float32)
+            rel = f"wavs/{split}/{split}_{i:06d}.wav"
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            write_wav(out / rel, wave, SR)
+            lines.append(json.dumps({"audio_filepath": rel, "duration": len(wave) / SR, "text": text}))
+        (out / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("speech")
+    if shutil.which("espeak-ng"):
+        res = run("scripts/make_speech_data.py", "--out", out, "--n", "6", "--seed", "0", "--workers", "1")
+        assert res.returncode == 0, res.stderr
+    else:
+        tone_corpus(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    res = run(
+        "scripts/train.py", "--config", "configs/tiny_paraformer.yaml", "--runs-dir", runs, "--run-name", "audio",
+        "--override", "data.dataset=manifest", f"data.train_manifest={corpus / 'train.jsonl'}",
+        f"data.val_manifest={corpus / 'dev.jsonl'}", f"data.test_manifest={corpus / 'test.jsonl'}",
+        "training.batch_size=2", "training.max_steps=3", "training.num_epochs=1",
+    )
+    assert res.returncode == 0, res.stderr
+    ckpt = runs / "audio" / "checkpoints" / "best.pt"
+    assert ckpt.exists()
+    return ckpt
+
+
+def check_file_result(item: dict, wav: Path) -> None:
+    """One file's JSON: one timestamp per token, non-decreasing, inside the audio."""
+    duration = header_seconds(wav)
+    assert item["duration"] == pytest.approx(duration, abs=1e-3)
+    assert item["text"] == "".join(t for t in item["tokens"] if t != "<unk>")  # <unk> is output, not text
+    stamps = item["timestamps"]
+    assert len(stamps) == len(item["tokens"])
+    assert all(a <= b for a, b in zip(stamps, stamps[1:])), stamps
+    assert all(0.0 <= s < duration for s in stamps), (stamps, duration)
+    # Each is the start of an encoder frame: a whole multiple of 4 x 10 ms (tiny_paraformer: x4 subsampling).
+    assert all(abs(s / 0.04 - round(s / 0.04)) < 1e-6 for s in stamps), stamps
+    assert item["rtf"] > 0.0
+
+
+@pytest.mark.slow  # subprocesses: a few seconds each on a quiet CPU
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_eval_manifest(trained, corpus, tmp_path, method):
+    out = tmp_path / "eval.json"
+    manifest = corpus / "train.jsonl"  # the largest split: 4 utterances
+    res = run("scripts/eval.py", "--checkpoint", trained, "--manifest", manifest, "--decode-method", method,
+              "--beam-size", "2", "--output", out)
+    assert res.returncode == 0, res.stderr
+    result = json.loads(out.read_text())
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert result["num_utterances"] == len(entries) == 4
+    assert result["manifest"] == str(manifest) and result["decode_method"] == method
+    assert result["cer"] >= 0.0 and result["wer"] >= 0.0
+    assert 0.0 <= result["token_accuracy"] <= 1.0 and 0.0 <= result["sequence_accuracy"] <= 1.0
+    assert result["audio_seconds"] == pytest.approx(sum(e["duration"] for e in entries), abs=1e-2)
+    assert result["decode_seconds"] > 0.0
+    assert result["rtf"] == pytest.approx(result["decode_seconds"] / result["audio_seconds"])
+
+
+@pytest.mark.slow
+def test_infer_audio_file_and_folder(trained, corpus, tmp_path):
+    wav = sorted((corpus / "wavs" / "test").glob("*.wav"))[0]
+    out = tmp_path / "one.json"
+    res = run("scripts/infer.py", "--checkpoint", trained, "--audio", wav, "--output", out)
+    assert res.returncode == 0, res.stderr
+    assert "hyp:" in res.stdout and "timestamps" in res.stdout and "real-time factor" in res.stdout
+    result = json.loads(out.read_text())
+    assert result["num_files"] == 1 and len(result["files"]) == 1
+    check_file_result(result["files"][0], wav)
+    assert result["seconds_per_encoder_frame"] == pytest.approx(0.04)  # x4 subsampling of 10 ms frames
+
+    folder = corpus / "wavs" / "train"
+    out = tmp_path / "folder.json"
+    res = run("scripts/infer.py", "--checkpoint", trained, "--audio", folder, "--decode-method", "beam",
+              "--beam-size", "2", "--output", out)
+    assert res.returncode == 0, res.stderr
+    result = json.loads(out.read_text())
+    wavs = sorted(folder.glob("*.wav"))
+    assert [Path(f["audio_filepath"]).name for f in result["files"]] == [w.name for w in wavs]
+    for item, w in zip(result["files"], wavs):
+        check_file_result(item, w)
+    assert result["decode_method"] == "beam" and result["beam_size"] == 2
+
+
+@pytest.mark.slow
+def test_infer_manifest_prints_references(trained, corpus):
+    res = run("scripts/infer.py", "--checkpoint", trained, "--audio", corpus / "dev.jsonl")
+    assert res.returncode == 0, res.stderr
+    ref = json.loads((corpus / "dev.jsonl").read_text().splitlines()[0])["text"]
+    assert f"ref: {ref}" in res.stdout
+
+
+@pytest.mark.slow
+def test_long_audio_is_refused_with_the_limit(trained, tmp_path):
+    long_wav = tmp_path / "long.wav"
+    write_wav(long_wav, np.zeros(61 * SR, dtype=np.float32), SR)  # the default serve.max_audio_seconds is 60
+    res = run("scripts/infer.py", "--checkpoint", trained, "--audio", long_wav)
+    assert res.returncode == 2
+    assert "61.0 s of audio is longer than the limit of 60 s" in res.stderr
+    assert "serve.max_audio_seconds" in res.stderr and "--max-audio-seconds 62" in res.stderr
+    # Raising the limit as the message says lets the file through.
+    res = run("scripts/infer.py", "--checkpoint", trained, "--audio", long_wav, "--max-audio-seconds", "62")
+    assert res.returncode == 0, res.stderr
+    # eval --manifest applies the same limit.
+    manifest = tmp_path / "long.jsonl"
+    manifest.write_text(json.dumps({"audio_filepath": "long.wav", "duration": 61.0, "text": "silence"}) + "\n")
+    res = run("scripts/eval.py", "--checkpoint", trained, "--manifest", manifest, "--max-audio-seconds", "30")
+    assert res.returncode == 2 and "longer than the limit of 30 s" in res.stderr
+
+
+def test_duration_check_names_limit_and_key(tmp_path):
+    wav = tmp_path / "a.wav"
+    write_wav(wav, np.zeros(SR // 2, dtype=np.float32), SR)
+    assert header_seconds(wav) == pytest.approx(0.5)
+    check_duration(wav, 0.5, 1.0)  # under the limit: no error
+    check_duration(wav, 100.0, 0.0)  # 0 = no limit
+    with pytest.raises(AudioInputError, match=r"100.0 s of audio is longer than the limit of 1 s \(serve.max_audio_seconds"):
+        check_duration(wav, 100.0, 1.0)
+
+
+def toy_checkpoint(path: Path) -> Path:
+    """An untrained checkpoint of the toy task, with the fields load_for_inference reads."""
+    cfg = load_config(ROOT / "configs" / "tiny_paraformer.yaml")
+    tokenizer = CharTokenizer.from_alphabet()
+    torch.manual_seed(0)
+    model = build_model(cfg, tokenizer.vocab_size, cfg.data.feat_dim)
+    save_checkpoint(path, {"model": model.state_dict(), "config": dataclasses.asdict(cfg), "tokenizer": tokenizer.to_json()})
+    return path
+
+
+@pytest.mark.slow
+def test_checkpoint_and_input_mismatch(trained, corpus, tmp_path):
+    wav = sorted((corpus / "wavs" / "test").glob("*.wav"))[0]
+    toy = toy_checkpoint(tmp_path / "toy.pt")
+    res = run("scripts/infer.py", "--checkpoint", toy, "--audio", wav)
+    assert res.returncode == 2 and "was trained on toy features (data.dataset=toy)" in res.stderr
+    assert "--text / --features" in res.stderr
+    res = run("scripts/eval.py", "--checkpoint", toy, "--manifest", corpus / "test.jsonl")
+    assert res.returncode == 2 and "was trained on toy features" in res.stderr
+    res = run("scripts/infer.py", "--checkpoint", trained, "--text", "hello")
+    assert res.returncode == 2 and "was trained on audio (data.dataset=manifest)" in res.stderr
+    assert "--audio file.wav" in res.stderr
