@@ -324,9 +324,11 @@ def run_benchmark(bench: BenchmarkConfig, *, log: Callable[[str], None] = print)
         else:
             torch.manual_seed(bench.seed)
             model, tok = build_model(cfg, tokenizer.vocab_size, feature_dim(cfg)).to(device), tokenizer
-        key = (cfg.data.seed, cfg.data.feat_dim)
+        # Toy-synthesised features of the model's input width (also for a checkpoint trained on audio).
+        data_cfg = dataclasses.replace(cfg.data, feat_dim=feature_dim(cfg))
+        key = (data_cfg.seed, data_cfg.feat_dim)
         if key not in cache:  # the same utterances for every model that reads the same features
-            cache[key] = long_utterances(cfg.data, count=bench.utterances, min_frames=bench.min_frames,
+            cache[key] = long_utterances(data_cfg, count=bench.utterances, min_frames=bench.min_frames,
                                          max_frames=bench.max_frames, seed=bench.seed)
         cases.append(decode_case(model, cfg, bench, cache[key], tok, device, ckpt))
     rtf_rows = bench_decoding(cases, bench, device)
