@@ -22,7 +22,8 @@ def markdown_report(result: dict[str, Any], command: str = "") -> str:
               f"threads; device {m['device']}{' (' + m['gpu'] + ')' if m['gpu'] else ''}; "
               f"load average {m['load_average_1min']}; {m['date_utc']} UTC\n",
               f"Measured fp32 matmul peak ({peak['n']}x{peak['n']}): **{peak['median']:.1f} GFLOP/s** "
-              f"(min {peak['min']:.1f}, max {peak['max']:.1f}). Batch {s['batch_size']}, {s['warmup']} warm-up steps, "
+              f"(min {peak['min']:.1f}, max {peak['max']:.1f}; the better of the probes before and after the cases, "
+              f"medians {' and '.join(f'{x:.1f}' for x in result['matmul_peak_probes_median_gflops'])}). Batch {s['batch_size']}, {s['warmup']} warm-up steps, "
               f"{s['repeats']} timed blocks of {s['steps_per_repeat']} steps; rates are median (min-max).\n",
               "| model | size | attention | layout | train img/s | infer img/s | fwd GFLOP/img | train GFLOP/img "
               "| train GFLOP/s | train % of peak | infer GFLOP/s | infer % of peak | peak mem train / infer (MB) |",
