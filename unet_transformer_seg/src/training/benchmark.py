@@ -11,7 +11,8 @@ shapes, so data loading is not timed:
 
 Each case runs ``warmup`` untimed steps, then ``repeats`` timed blocks of
 ``steps_per_repeat`` steps; a block's images/s is one sample, and the table shows the
-median with the min-max spread. FLOPs come from ``FlopCounterMode`` (matmuls,
+median with the min-max spread. The variants of one (config, size) alternate block by
+block, so changing load on a shared machine hits them alike. FLOPs come from ``FlopCounterMode`` (matmuls,
 convolutions and attention products only; normalisation, activations, the loss and the
 optimizer are not counted), always counted on the ``math`` attention path because the
 counter does not know every fused SDPA kernel; the arithmetic is the same on both paths.
@@ -56,7 +57,7 @@ class BenchmarkConfig:
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     seed: int = 0
-    profile: bool = False  # torch.profiler over a few training steps, top ops by self CPU time
+    profile: bool = False  # torch.profiler over a few training steps per config (hybrid: last attention path)
     profile_size: int = 128
     profile_steps: int = 5
     profile_rows: int = 25
