@@ -55,7 +55,15 @@ def main() -> int:
     parser.add_argument("--timestamps", action="store_true", help="print each token's time (models that give frames)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic features' durations and noise")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU intra-op threads (0 = torch's default). One utterance at a time is a chain of small "
+                             "ops, where more threads mostly add synchronisation: on a busy 2-core machine 2 threads "
+                             "were 10-20x slower than 1")
     args = parser.parse_args()
+    if args.threads < 0:
+        parser.error(f"--threads {args.threads}: use 0 (torch's default) or a positive count")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.dump_features and not args.text:
         parser.error("--dump-features needs --text")
 
