@@ -1,4 +1,8 @@
-"""Train a model on the built-in toy task (or manifests): python scripts/train.py --config configs/paraformer_base.yaml"""
+"""Train a model on the built-in toy task (or manifests): python scripts/train.py --config configs/paraformer_base.yaml
+
+Several processes (DDP; training.batch_size is per process):
+    torchrun --nproc_per_node 2 scripts/train.py --config configs/paraformer_base.yaml
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python scripts/train.py` from the project folder
 
+from src.training import distributed  # noqa: E402
 from src.training.trainer import TrainingInterrupted, train  # noqa: E402
 from src.utils.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from src.utils.config import ConfigError, apply_overrides, config_from_dict, load_config_or_exit  # noqa: E402
+from src.utils.config import ConfigError, ExperimentConfig, apply_overrides, config_from_dict, load_config_or_exit  # noqa: E402
 from src.utils.logging import make_run_dir, resolve_run_path  # noqa: E402
 
 
@@ -42,10 +47,20 @@ def main() -> int:
             parser.error("--config is required (or --resume CHECKPOINT)")
         cfg = load_config_or_exit(args.config, overrides)
 
+    distributed.setup(cfg.training.device)  # joins torchrun's process group; a no-op under plain python
+    try:
+        return run(args, cfg)
+    finally:
+        distributed.teardown()
+
+
+def run(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
     if args.resume and not args.run_name:
         run_dir = resolve_run_path(args.resume).resolve().parent.parent  # runs/<name>/checkpoints/latest.pt
     else:
-        run_dir = make_run_dir(args.config, args.run_name, args.runs_dir)
+        # Rank 0 names the folder (its name has a timestamp) and every rank uses that name.
+        run_dir = distributed.broadcast_object(make_run_dir(args.config, args.run_name, args.runs_dir)
+                                               if distributed.is_main() else None)
     try:
         result = train(cfg, run_dir, resume=resolve_run_path(args.resume) if args.resume else None)
     except TrainingInterrupted as e:
@@ -57,7 +72,7 @@ def main() -> int:
     except FloatingPointError as e:
         print(f"training stopped: {e}", file=sys.stderr)
         return 1
-    if result:
+    if result and distributed.is_main():
         print(
             f"run folder: {run_dir}\nval cer={result['cer']:.4f} token_accuracy={result['token_accuracy']:.4f} "
             f"sequence_accuracy={result['sequence_accuracy']:.4f}"

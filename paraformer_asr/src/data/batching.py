@@ -61,7 +61,14 @@ class BucketBatchSampler(Sampler[list[int]]):
     For DDP every rank builds the same batch list from ``(seed, epoch)`` and
     takes every ``world_size``-th batch starting at ``rank``; the list is first
     padded (or, with ``drop_last``, trimmed) to a multiple of ``world_size`` so
-    that all ranks run the same number of steps.
+    that all ranks run the same number of steps (a rank with one step fewer
+    would wait forever in DDP's gradient all_reduce). Evaluation shards with
+    ``even_shards=False``: no padding, since a repeated batch would be scored twice.
+
+    The batch list depends on ``(seed, epoch, batch_size)`` but not on
+    ``world_size``, so "the first k batches of the epoch" means the same
+    utterances for any number of processes: rank r's i-th batch is batch
+    ``i * world_size + r``. Resume uses this to continue on another world size.
     """
 
     def __init__(
@@ -75,6 +82,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         drop_last: bool = False,
         rank: int = 0,
         world_size: int = 1,
+        even_shards: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -90,6 +98,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.drop_last = drop_last
         self.rank = rank
         self.world_size = world_size
+        self.even_shards = even_shards
         self.epoch = 0
         self.start_batch = 0
 
@@ -116,7 +125,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         if self.shuffle:
             perm = torch.randperm(len(batches), generator=g).tolist()
             batches = [batches[i] for i in perm]
-        if self.world_size > 1 and batches:
+        if self.world_size > 1 and batches and self.even_shards:
             if self.drop_last:
                 batches = batches[: len(batches) - len(batches) % self.world_size]
             else:
@@ -201,6 +210,9 @@ def build_dataloaders(
 
     ``input_dim`` (the model's) is checked against the data's feature dim.
     The train loader's ``batch_sampler`` has ``set_epoch``; call it every epoch.
+    With ``world_size > 1`` the train split is sharded evenly over ranks (padded so
+    every rank runs the same number of steps) and the val split unevenly (each
+    utterance scored once; the trainer all_reduces the counts); test is not sharded.
     """
     datasets = build_datasets(cfg, tokenizer, cmvn_state=cmvn_state)
     if input_dim is not None:
@@ -216,8 +228,9 @@ def build_dataloaders(
             seed=cfg.training.seed,
             bucket_size_multiplier=cfg.data.bucket_size_multiplier if train else 1,
             drop_last=False,
-            rank=rank if train else 0,
-            world_size=world_size if train else 1,
+            rank=rank if split in ("train", "val") else 0,
+            world_size=world_size if split in ("train", "val") else 1,
+            even_shards=train,
         )
         # A private generator: creating a DataLoader iterator draws a base seed, and drawing it from
         # the global RNG would shift dropout masks between a resumed run and an uninterrupted one.

@@ -15,6 +15,13 @@ interrupted-then-resumed run ends with bit-identical weights.
 Ctrl-C is caught by a SIGINT handler that only sets a flag; the loop stops at
 the next step boundary, saves ``latest.pt`` and raises :class:`TrainingInterrupted`
 (the script exits 130). A second Ctrl-C aborts at once.
+
+Under torchrun (a process group is up, see src/training/distributed.py) the same
+loop runs DDP: each rank trains on its shard of the epoch's batch list,
+``training.batch_size`` is per process, losses, the stop flag and validation
+counts are all_reduced, and only rank 0 writes. ``batch_in_epoch`` in a
+checkpoint counts batches of the epoch's (world-size independent) batch list, so
+a run can resume on another number of processes (docs/DISTRIBUTED.md).
 """
 
 from __future__ import annotations
@@ -27,11 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from src.data.batching import build_dataloaders, build_tokenizer, feature_dim
+from src.data.batching import build_dataloaders, build_tokenizer, collate, feature_dim
 from src.data.tokenizer import CharTokenizer
 from src.models import build_model
+from src.training import distributed
+from src.training.compile_fallback import compile_or_eager
 from src.training.evaluate import decode_options, evaluate
 from src.training.plots import plot_cif, plot_curves
 from src.training.schedule import lr_at
@@ -92,7 +102,8 @@ def amp_setup(cfg: ExperimentConfig, device: torch.device) -> tuple[torch.dtype 
     """
     if device.type != "cuda" or not cfg.training.amp:
         return None, torch.amp.GradScaler("cuda", enabled=False)
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    # Emulated bf16 (pre-Ampere GPUs) "works" but runs slower than fp32: only native bf16 counts.
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     return dtype, torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
 
 
@@ -112,8 +123,12 @@ def train(
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     tc = cfg.training
-    seed_everything(tc.seed, tc.deterministic)
+    rank, world, local_rank = distributed.info().rank, distributed.info().world_size, distributed.info().local_rank
+    main = rank == 0  # only rank 0 writes logs, plots and checkpoints
+    seed_everything(tc.seed, tc.deterministic)  # the same seed on every rank: identical initial weights
     device = resolve_device(tc.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", local_rank)  # one GPU per process
 
     state = load_checkpoint(resume) if resume else None
     tokenizer = CharTokenizer.from_json(state["tokenizer"]) if state else build_tokenizer(cfg)
@@ -121,19 +136,14 @@ def train(
     model = build_model(cfg, tokenizer.vocab_size, input_dim).to(device)
     if hasattr(model, "grad_checkpointing"):
         model.grad_checkpointing = tc.grad_checkpointing
-    loaders = build_dataloaders(cfg, tokenizer, input_dim=input_dim, cmvn_state=state.get("cmvn") if state else None)
+    loaders = build_dataloaders(cfg, tokenizer, rank=rank, world_size=world, input_dim=input_dim,
+                                cmvn_state=state.get("cmvn") if state else None)
     train_loader, val_loader = loaders["train"], loaders["val"]
     sampler = train_loader.batch_sampler
     # Real audio: the training CMVN statistics travel in every checkpoint (eval, infer and serve reuse them).
     cmvn = getattr(train_loader.dataset, "cmvn", None)
     optimizer = build_optimizer(model, cfg)
     amp_dtype, scaler = amp_setup(cfg, device)
-    forward_model = model
-    if tc.compile:
-        try:
-            forward_model = torch.compile(model)
-        except Exception as e:  # compile support differs by platform; eager always works
-            print(f"warning: torch.compile failed ({e}); training eagerly")
 
     steps_per_epoch = math.ceil(len(train_loader) / tc.grad_accum_steps)
     total_steps = tc.num_epochs * steps_per_epoch
@@ -148,36 +158,59 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         if state["scaler"] and scaler.is_enabled():  # empty when saved without fp16 (CPU, bf16)
             scaler.load_state_dict(state["scaler"])
-        step, start_epoch, start_batch = state["step"], state["epoch"], state["batch_in_epoch"]
+        step, start_epoch = state["step"], state["epoch"]
+        # batch_in_epoch counts batches of the epoch's batch list (all ranks together); rank r's
+        # i-th batch is list entry i * world + r. On another world size, up to world - 1 batches
+        # before the saved position are trained on again; none is skipped.
+        start_batch = state["batch_in_epoch"] // world
         best_cer, train_seconds = state["best_cer"], state["train_seconds"]
         epoch_sums, history = dict(state["epoch_loss_sums"]), list(state["history"])
-        restore_rng_state(state["rng"])
+        per_rank = state.get("rng_per_rank") or []
+        restore_rng_state(per_rank[rank] if len(per_rank) == world else state["rng"])
+        if world > 1 and len(per_rank) != world and rank > 0:
+            seed_everything(tc.seed + 1000 * rank + step, tc.deterministic)  # other world size: fresh streams
         del state
+    elif rank > 0:
+        seed_everything(tc.seed + 1000 * rank, tc.deterministic)  # own dropout/GLM/SpecAugment draws per rank
 
-    logger = RunLogger(run_dir, run_id=run_dir.name, model_type=cfg.model.name, console=console)
+    forward_model = model  # the loop calls forward_model; checkpoints always save `model`, the plain module
+    if tc.compile:
+        probe = collate([train_loader.dataset[i] for i in next(iter(sampler))])
+        forward_model = compile_or_eager(model, probe, device, amp_dtype)
+    if world > 1:
+        # DDP averages gradients over ranks inside backward; its constructor broadcasts rank 0's weights.
+        forward_model = DistributedDataParallel(forward_model, device_ids=[local_rank] if device.type == "cuda" else None)
+
+    logger = RunLogger(run_dir, run_id=run_dir.name, model_type=cfg.model.name, console=console) if main \
+        else distributed.QuietLogger()
     if history and not logger.history:
         logger.history = history  # resumed into a new run folder
-    dump_config(cfg, run_dir / "config.yaml")
+    if main:
+        dump_config(cfg, run_dir / "config.yaml")
     num_params = sum(p.numel() for p in model.parameters())
     logger.info(
         f"model={cfg.model.name} params={num_params / 1e6:.2f}M device={device} amp={amp_dtype} "
-        f"steps/epoch={steps_per_epoch} total_steps={total_steps}"
+        f"compiled={forward_model is not model and tc.compile} steps/epoch={steps_per_epoch} total_steps={total_steps} | "
+        f"batch {tc.batch_size}/process x {world} processes x {tc.grad_accum_steps} accumulation = "
+        f"{tc.batch_size * world * tc.grad_accum_steps} utterances per optimizer step"
         + (f" | resumed from {resume} at step {step} (epoch {start_epoch + 1}, batch {start_batch})" if resume else "")
     )
 
-    def checkpoint_state(epoch: int, batch_in_epoch: int) -> dict[str, Any]:
+    def checkpoint_state(epoch: int, batch_in_epoch: int, rngs: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "model": model.state_dict(),  # the unwrapped module, never the compiled/DDP wrapper
             "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict(),
             "step": step,
             "epoch": epoch,  # the epoch in progress (0-based) ...
-            "batch_in_epoch": batch_in_epoch,  # ... and how many of its batches are done
+            "batch_in_epoch": batch_in_epoch,  # ... and how many of its batches are done (all ranks together)
+            "world_size": world,
             "sampler": {"seed": tc.seed, "epoch": epoch, "start_batch": batch_in_epoch},
             "best_cer": best_cer,
             "train_seconds": train_seconds,
             "epoch_loss_sums": dict(epoch_sums),
-            "rng": capture_rng_state(),
+            "rng": rngs[0],
+            "rng_per_rank": rngs if world > 1 else [],  # each rank's streams: exact resume on the same world size
             "config": config_to_dict(cfg),
             "tokenizer": tokenizer.to_json(),
             "history": list(logger.history),
@@ -185,9 +218,17 @@ def train(
             "extra": {},  # room for more real-audio state
         } | ({"cmvn": cmvn.to_dict()} if cmvn is not None else {})
 
+    def save(path: Path, epoch: int, batches_done: int) -> None:
+        """Every rank calls this (the RNG gather is collective); rank 0 writes, the others wait for the file."""
+        rngs = distributed.gather_objects(capture_rng_state())
+        if main:
+            save_checkpoint(path, checkpoint_state(epoch, batches_done * world, rngs))
+        distributed.barrier()
+
     last_row: dict[str, Any] = {}
     lr = lr_at(step, tc, total_steps)
     accum = tc.grad_accum_steps
+    stop_now = False  # stop.requested as agreed by all ranks (one rank stopping alone would hang DDP)
     with _StopFlag() as stop:
         for epoch in range(start_epoch, tc.num_epochs):
             if tc.max_steps and step >= tc.max_steps:
@@ -199,10 +240,11 @@ def train(
             start_batch = 0
             model.train()
             epoch_start = time.perf_counter()
-            num_batches = len(train_loader)
+            num_batches = len(train_loader)  # this rank's batches still to come in this epoch
+            epoch_len = batches_done + num_batches
             micro = 0
-            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{tc.num_epochs}", leave=False, disable=None,
-                       dynamic_ncols=True)
+            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{tc.num_epochs}", leave=False,
+                       disable=None if main else True, dynamic_ncols=True)
             for i, batch in enumerate(bar):
                 # 1. learning rate for this optimizer step, from a pure function of the step
                 if micro == 0:
@@ -218,6 +260,7 @@ def train(
                 with autocast:
                     losses = forward_model(feats, feat_lens, tokens, token_lens)
                 values = {k: float(v.detach()) for k, v in losses.items()}
+                values, stop_now = distributed.reduce_step_values(values, stop.requested)  # means over ranks
                 if not math.isfinite(values["loss"]):
                     latest = ckpt_dir / "latest.pt"
                     good = str(latest) if latest.exists() else "none yet (no epoch finished)"
@@ -250,23 +293,27 @@ def train(
                 if step % tc.log_every == 0 or step == 1:
                     terms = " ".join(f"{k}={v:.4f}" for k, v in values.items())
                     logger.info(f"step {step} epoch {epoch + 1} lr={lr:.3e} {terms} grad_norm={float(grad_norm):.3f}")
-                if stop.requested or (tc.max_steps and step >= tc.max_steps):
+                if stop_now or (tc.max_steps and step >= tc.max_steps):
                     break
             bar.close()
             train_seconds += time.perf_counter() - epoch_start
-            epoch_done = batches_done >= num_batches
+            epoch_done = batches_done >= epoch_len
 
-            if stop.requested and not epoch_done:
+            if stop_now and not epoch_done:
                 path = ckpt_dir / "latest.pt"
-                save_checkpoint(path, checkpoint_state(epoch, batches_done))
+                save(path, epoch, batches_done)
                 logger.info(f"interrupted at step {step}; saved {path}. Resume with:\n"
                             f"  python scripts/train.py --resume {path}")
                 logger.close()
                 raise TrainingInterrupted(path)
 
-            # 6. validation: greedy decoding of the whole val split
-            result = evaluate(model, val_loader, tokenizer, device,
-                              decode_opts=decode_options(cfg, "greedy", 1), compute_loss=True)
+            # 6. validation: greedy decoding of the whole val split (under DDP each rank scores a shard)
+            opts = decode_options(cfg, "greedy", 1)
+            if world == 1:
+                result = evaluate(model, val_loader, tokenizer, device, decode_opts=opts, compute_loss=True)
+            else:
+                shard = evaluate(model, val_loader, tokenizer, device, decode_opts=opts, compute_loss=True, detailed=True)
+                result = distributed.reduce_eval_result(shard, len(val_loader))  # error counts summed over ranks
             n = max(epoch_sums.get("_batches", 1.0), 1.0)
             row = {"epoch": epoch + 1, "step": step, "lr": lr}
             row |= {f"train_{k}": v / n for k, v in epoch_sums.items() if not k.startswith("_")}
@@ -283,21 +330,21 @@ def train(
 
             # 7. checkpoints (best by validation CER)
             next_epoch, next_batch = (epoch + 1, 0) if epoch_done else (epoch, batches_done)
-            if row["cer"] < best_cer:
+            if row["cer"] < best_cer:  # the same on every rank: the metrics were all_reduced
                 best_cer = row["cer"]
-                save_checkpoint(ckpt_dir / "best.pt", checkpoint_state(next_epoch, next_batch))
-            save_checkpoint(ckpt_dir / "latest.pt", checkpoint_state(next_epoch, next_batch))
+                save(ckpt_dir / "best.pt", next_epoch, next_batch)
+            save(ckpt_dir / "latest.pt", next_epoch, next_batch)
 
-            if stop.requested:
+            if stop_now or distributed.any_rank(stop.requested):
                 path = ckpt_dir / "latest.pt"
                 logger.info(f"interrupted after epoch {epoch + 1}; saved {path}. Resume with:\n"
                             f"  python scripts/train.py --resume {path}")
                 logger.close()
                 raise TrainingInterrupted(path)
     # Plots once at the end: matplotlib costs seconds per figure on a busy CPU (metrics.json is live).
-    if make_plots:
+    if make_plots and main:
         plot_curves(logger.history, run_dir / "plots" / "curves.png")
-    if make_plots and hasattr(model, "cif_alphas"):
+    if make_plots and main and hasattr(model, "cif_alphas"):
         plot_cif_example(model, val_loader, tokenizer, cfg, device, run_dir / "plots" / "cif.png")
     logger.info(f"done: step {step}, best val cer {best_cer:.4f}; checkpoints in {ckpt_dir}; plots in {run_dir / 'plots'}")
     logger.close()
