@@ -18,7 +18,7 @@ import torch  # noqa: E402
 from src.data.batching import build_dataloaders, feature_dim  # noqa: E402
 from src.data.audio import AudioError  # noqa: E402
 from src.data.manifest import ManifestError  # noqa: E402
-from src.training.evaluate import decode_options, evaluate, manifest_loader  # noqa: E402
+from src.training.evaluate import decode_options, evaluate, manifest_audio_seconds, manifest_loader  # noqa: E402
 from src.training.inference import load_for_inference  # noqa: E402
 from src.training.transcribe import AudioInputError, check_audio_checkpoint  # noqa: E402
 from src.utils.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
@@ -66,6 +66,8 @@ def main() -> int:
         else:
             loader = build_dataloaders(cfg, tokenizer, input_dim=feature_dim(cfg), splits=(args.split,),
                                        cmvn_state=cmvn_state)[args.split]
+            if cfg.data.dataset == "manifest":  # the checkpoint's own dev/test manifest: also report the RTF
+                audio_seconds = manifest_audio_seconds(loader.dataset)
     except (AudioInputError, ManifestError, AudioError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -113,6 +113,17 @@ def test_eval_manifest(trained, corpus, tmp_path, method):
 
 
 @pytest.mark.slow
+def test_eval_own_test_split_reports_rtf(trained, corpus):
+    res = run("scripts/eval.py", "--checkpoint", trained)  # data.test_manifest of the checkpoint's config
+    assert res.returncode == 0, res.stderr
+    result = json.loads(res.stdout)
+    entries = [json.loads(line) for line in (corpus / "test.jsonl").read_text().splitlines()]
+    assert result["split"] == "test" and result["num_utterances"] == len(entries) == 1
+    assert result["audio_seconds"] == pytest.approx(entries[0]["duration"], abs=1e-2)
+    assert result["rtf"] == pytest.approx(result["decode_seconds"] / result["audio_seconds"])
+
+
+@pytest.mark.slow
 def test_infer_audio_file_and_folder(trained, corpus, tmp_path):
     wav = sorted((corpus / "wavs" / "test").glob("*.wav"))[0]
     out = tmp_path / "one.json"

@@ -112,18 +112,25 @@ def manifest_loader(
     from src.data.batching import BucketBatchSampler, collate
     from src.data.cmvn import GlobalCMVN
     from src.data.manifest import build_manifest_dataset
-    from src.training.transcribe import check_duration, header_seconds
 
     cmvn = GlobalCMVN.from_dict(cmvn_state) if cmvn_state and cfg.features.apply_cmvn else None
     ds = build_manifest_dataset(cfg, tokenizer, manifest, training=False, cmvn=cmvn)
     if max_utterances:
         ds.entries, ds.tokens, ds.lengths = ds.entries[:max_utterances], ds.tokens[:max_utterances], ds.lengths[:max_utterances]
-    audio_seconds = 0.0
-    for e in ds.entries:
-        seconds = header_seconds(e.audio_path)
-        seconds = e.duration if seconds is None else seconds  # the manifest's value where the header cannot say
-        check_duration(e.audio_path, seconds, max_audio_seconds)
-        audio_seconds += seconds
+    audio_seconds = manifest_audio_seconds(ds, max_audio_seconds)
     sampler = BucketBatchSampler(ds.lengths, cfg.training.batch_size, shuffle=False, seed=cfg.training.seed,
                                  bucket_size_multiplier=1, drop_last=False)
     return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers), audio_seconds
+
+
+def manifest_audio_seconds(dataset: Any, max_audio_seconds: float = 0.0) -> float:
+    """Total seconds of a ManifestDataset's audio, from the WAV headers; refuses a file over the limit (> 0)."""
+    from src.training.transcribe import check_duration, header_seconds
+
+    total = 0.0
+    for e in dataset.entries:
+        seconds = header_seconds(e.audio_path)
+        seconds = e.duration if seconds is None else seconds  # the manifest's value where the header cannot say
+        check_duration(e.audio_path, seconds, max_audio_seconds)
+        total += seconds
+    return total
