@@ -123,7 +123,8 @@ def train(
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     tc = cfg.training
-    rank, world, local_rank = distributed.info().rank, distributed.info().world_size, distributed.info().local_rank
+    place = distributed.info()  # rank 0 of 1 unless torchrun started this process
+    rank, world, local_rank = place.rank, place.world_size, place.local_rank
     main = rank == 0  # only rank 0 writes logs, plots and checkpoints
     seed_everything(tc.seed, tc.deterministic)  # the same seed on every rank: identical initial weights
     device = resolve_device(tc.device)
@@ -251,6 +252,8 @@ def train(
                     lr = lr_at(step, tc, total_steps)
                     for group in optimizer.param_groups:
                         group["lr"] = lr
+                if world > 1:  # DDP all_reduces gradients only in the backward that ends a step (like no_sync())
+                    forward_model.require_backward_grad_sync = micro + 1 == accum or i == num_batches - 1
                 feats = batch["feats"].to(device)  # (B, T, F)
                 feat_lens = batch["feat_lens"].to(device)  # (B,)
                 tokens = batch["tokens"].to(device)  # (B, L)

@@ -87,14 +87,14 @@ def record_training(monkeypatch_setattr, records: dict) -> None:
     monkeypatch_setattr(trainer, "lr_at", lr_at)
 
 
-def _worker(rank: int, world: int, port: int, run_dir: str, out_dir: str, interrupt_step: int) -> None:
+def _worker(rank: int, world: int, port: int, run_dir: str, out_dir: str, interrupt_step: int, accum: int) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     distributed.setup("cpu")
     records: dict = {"losses": [], "max_rank_diff": [], "interrupt_step": interrupt_step}
     record_training(lambda obj, name, value: setattr(obj, name, value), records)
-    cfg = load_config(None, TINY)
+    cfg = load_config(None, TINY + [f"training.grad_accum_steps={accum}"])
     try:
         trainer.train(cfg, run_dir, console=False, make_plots=False)
         records["interrupted"] = False
@@ -115,21 +115,21 @@ def _worker(rank: int, world: int, port: int, run_dir: str, out_dir: str, interr
     distributed.teardown()
 
 
-def run_ddp(tmp_path, name: str, interrupt_step: int = -1) -> tuple[list[dict], str]:
+def run_ddp(tmp_path, name: str, interrupt_step: int = -1, accum: int = 1) -> tuple[list[dict], str]:
     run_dir = tmp_path / name
     (run_dir / "checkpoints").mkdir(parents=True)
     os.environ["OMP_NUM_THREADS"] = "1"
-    mp.spawn(_worker, args=(2, free_port(), str(run_dir), str(tmp_path), interrupt_step), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), str(run_dir), str(tmp_path), interrupt_step, accum), nprocs=2, join=True)
     return [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)], run_dir
 
 
-def run_single(tmp_path, monkeypatch, name: str, *extra: str, resume=None) -> dict:
+def run_single(tmp_path, monkeypatch, name: str, *extra: str, resume=None, accum: int = 2) -> dict:
     run_dir = tmp_path / name
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     records: dict = {"losses": [], "max_rank_diff": []}
     with monkeypatch.context() as m:
         record_training(m.setattr, records)
-        cfg = load_config(None, TINY + ["training.grad_accum_steps=2", *extra])
+        cfg = load_config(None, TINY + [f"training.grad_accum_steps={accum}", *extra])
         trainer.train(cfg, run_dir, resume=resume, console=False, make_plots=False)
     records["params"] = {n: p.detach().clone() for n, p in records.pop("model").named_parameters()}
     return records
@@ -145,35 +145,43 @@ def one_thread():
 
 def assert_params_close(a: dict, b: dict, what: str) -> None:
     for name in a:
+        if name.endswith("w_k.bias"):
+            # Adding b_k to every key adds q . b_k to all of a query's scores, which softmax ignores: its true
+            # gradient is 0, so it only receives float noise, which Adam (eps 1e-9) scales to full-size steps.
+            # Its value is noise in any run and has no effect on any output.
+            continue
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=lambda m: f"{what}: {name}: {m}")
 
 
-def test_two_process_ddp_matches_single_process_same_global_batch(tmp_path, monkeypatch):
-    (r0, r1), run_dir = run_ddp(tmp_path, "ddp")
-    single = run_single(tmp_path, monkeypatch, "single")
+@pytest.mark.parametrize("accum", [1, 2])
+def test_two_process_ddp_matches_single_process_same_global_batch(tmp_path, monkeypatch, accum):
+    # 2 ranks x accum micro-batches of 4 per step == 1 process x 2 * accum micro-batches of 4 per step
+    (r0, r1), run_dir = run_ddp(tmp_path, "ddp", accum=accum)
+    single = run_single(tmp_path, monkeypatch, "single", accum=2 * accum)
+    steps = 8 // accum
 
-    # lr_at runs once before the loop and at the start of each of the 8 steps: identical weights on both ranks
-    assert len(r0["max_rank_diff"]) == 1 + 8
+    # lr_at runs once before the loop and at the start of every step: identical weights on both ranks each time
+    assert len(r0["max_rank_diff"]) == 1 + steps
     assert all(d == 0.0 for d in r0["max_rank_diff"]), r0["max_rank_diff"]
     for name, p in r0["params"].items():  # and after the last step
         assert torch.equal(p, r1["params"][name]), f"{name} differs between ranks"
 
     # rank r's i-th micro-batch is the single run's micro-batch 2 i + r: same utterances, same weights
     assert len(r0["losses"]) == len(r1["losses"]) == 8 and len(single["losses"]) == 16
-    ddp_curve = [(a + b) / 2 for a, b in zip(r0["losses"], r1["losses"])]
-    single_curve = [(single["losses"][2 * i] + single["losses"][2 * i + 1]) / 2 for i in range(8)]
-    assert ddp_curve == pytest.approx(single_curve, rel=1e-4, abs=1e-5)
-    assert single_curve[-1] < single_curve[0]  # it trained
+    assert r0["losses"] == pytest.approx(single["losses"][0::2], rel=1e-4, abs=1e-5)
+    assert r1["losses"] == pytest.approx(single["losses"][1::2], rel=1e-4, abs=1e-5)
+    step_means = [sum(single["losses"][2 * accum * s : 2 * accum * (s + 1)]) / (2 * accum) for s in range(steps)]
+    assert step_means[-1] < step_means[0]  # it trained
     assert_params_close(r0["params"], single["params"], "DDP vs single process")
 
     # only rank 0 wrote, the checkpoint holds the plain module and the world size
     state = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
-    assert state["world_size"] == 2 and state["step"] == 8 and (state["epoch"], state["batch_in_epoch"]) == (2, 0)
+    assert state["world_size"] == 2 and state["step"] == steps and (state["epoch"], state["batch_in_epoch"]) == (2, 0)
     assert not any(k.startswith(("module.", "_orig_mod.")) for k in state["model"])
     for name, p in r0["params"].items():
         assert torch.equal(state["model"][name], p)
     assert len(state["rng_per_rank"]) == 2
-    assert [r["step"] for r in state["history"]] == [4, 8]
+    assert [r["step"] for r in state["history"]] == [steps // 2, steps]
 
     # sharded validation: every utterance scored once, counts reduced exactly
     assert r0["shard_sizes"] + r1["shard_sizes"] == 12 and r0["shard_sizes"] != r1["shard_sizes"]
