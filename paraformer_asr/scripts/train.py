@@ -64,7 +64,8 @@ def run(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
     try:
         result = train(cfg, run_dir, resume=resolve_run_path(args.resume) if args.resume else None)
     except TrainingInterrupted as e:
-        print(f"\nstopped by Ctrl-C; resume with: python scripts/train.py --resume {e.checkpoint}", file=sys.stderr)
+        if distributed.is_main():
+            print(f"\nstopped by Ctrl-C; resume with: python scripts/train.py --resume {e.checkpoint}", file=sys.stderr)
         return 130
     except CheckpointError as e:
         print(f"cannot resume: {e}", file=sys.stderr)

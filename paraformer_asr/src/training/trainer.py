@@ -60,16 +60,23 @@ class TrainingInterrupted(Exception):
 
 
 class _StopFlag:
-    """SIGINT sets ``requested``; a second SIGINT raises KeyboardInterrupt immediately."""
+    """SIGINT sets ``requested``; a second SIGINT raises KeyboardInterrupt immediately.
 
-    def __init__(self) -> None:
+    ``grace`` seconds after the first SIGINT a second one is ignored: under torchrun a
+    Ctrl-C reaches each worker twice, from the terminal and forwarded by the launcher.
+    """
+
+    def __init__(self, grace: float = 0.0) -> None:
         self.requested = False
+        self.grace = grace
+        self._first = 0.0
         self._previous: Any = None
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
+        if self.requested and time.monotonic() - self._first >= self.grace:
             raise KeyboardInterrupt
-        self.requested = True
+        if not self.requested:
+            self.requested, self._first = True, time.monotonic()
 
     def __enter__(self) -> _StopFlag:
         try:
@@ -230,7 +237,7 @@ def train(
     lr = lr_at(step, tc, total_steps)
     accum = tc.grad_accum_steps
     stop_now = False  # stop.requested as agreed by all ranks (one rank stopping alone would hang DDP)
-    with _StopFlag() as stop:
+    with _StopFlag(grace=2.0 if world > 1 else 0.0) as stop:
         for epoch in range(start_epoch, tc.num_epochs):
             if tc.max_steps and step >= tc.max_steps:
                 break
