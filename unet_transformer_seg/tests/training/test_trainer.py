@@ -112,6 +112,16 @@ def test_ctrl_c_exit_code_and_message(tmp_path, monkeypatch, capsys):
     log = (tmp_path / "runs" / "cc" / "train.log").read_text()
     assert "--resume" in log and "latest.pt" in log
     assert load_checkpoint(tmp_path / "runs" / "cc" / "checkpoints" / "latest.pt")["step"] == 2
+    monkeypatch.undo()
+    # --resume (through runs/latest) continues in the same run folder with the stored config.
+    code = run_training(config=None, run_name=None, runs_dir=tmp_path / "runs",
+                        resume=str(tmp_path / "runs" / "latest" / "checkpoints" / "latest.pt"),
+                        overrides=["training.num_epochs=3"])
+    assert code == 0
+    final = load_checkpoint(tmp_path / "runs" / "cc" / "checkpoints" / "latest.pt")
+    assert final["step"] == 12 and final["epoch"] == 3 and final["config"]["training"]["num_epochs"] == 3
+    assert [r["epoch"] for r in final["history"]] == [1, 2, 3]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["cc", "latest"]
 
 
 def test_nan_loss_stops_naming_step_and_checkpoint(tmp_path, monkeypatch):
