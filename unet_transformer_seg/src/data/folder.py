@@ -32,7 +32,8 @@ class FolderDatasetError(ValueError):
     """The folder does not hold a valid dataset; the message names the files and the fix."""
 
 
-def _list_pairs(root: Path) -> list[tuple[Path, Path]]:
+def list_pairs(root: Path) -> list[tuple[Path, Path]]:
+    """Sorted (image, mask) paths under ``root``; errors name missing folders and images without masks."""
     img_dir, mask_dir = root / "images", root / "masks"
     if not img_dir.is_dir() or not mask_dir.is_dir():
         raise FolderDatasetError(
@@ -101,7 +102,7 @@ class FolderDataset(Dataset):
         seed: int = 0,
     ) -> None:
         self.root = Path(root)
-        all_pairs = _list_pairs(self.root)
+        all_pairs = list_pairs(self.root)
         self.pairs = [all_pairs[i] for i in indices] if indices is not None else all_pairs
         self.num_classes, self.mask_format, self.ignore_index = num_classes, mask_format, ignore_index
         self.transform, self.seed, self.epoch = transform, seed, 0

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from src.data.folder import FolderDataset, split_indices
+from src.data.folder import FolderDataset, list_pairs, split_indices
 from src.data.toy_shapes import CLASS_NAMES, ToyShapesDataset
 from src.data.transforms import build_transforms
 
@@ -106,7 +107,7 @@ def build_datasets(cfg) -> tuple[Dataset, Dataset]:
         if d.val_root:
             return (FolderDataset(d.root, transform=train_tf, **common),
                     FolderDataset(d.val_root, transform=val_tf, **common))
-        n = len(FolderDataset(d.root, **common))
+        n = len(list_pairs(Path(d.root)))  # each side of the split checks its own pairs below
         train_idx, val_idx = split_indices(n, d.val_fraction, d.seed)
         return (FolderDataset(d.root, indices=train_idx, transform=train_tf, **common),
                 FolderDataset(d.root, indices=val_idx, transform=val_tf, **common))
