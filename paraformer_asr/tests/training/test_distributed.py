@@ -11,6 +11,9 @@ batch ``2 i + r`` of the epoch's list), and DDP's gradient average equals accumu
 import os
 import signal
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,6 +26,8 @@ from src.training import distributed
 from src.training.evaluate import decode_options, evaluate
 from src.utils.checkpoint import load_checkpoint
 from src.utils.config import load_config
+
+PROJECT = Path(__file__).resolve().parents[2]
 
 TINY = [
     "model.d_model=32",
@@ -87,16 +92,17 @@ def record_training(monkeypatch_setattr, records: dict) -> None:
     monkeypatch_setattr(trainer, "lr_at", lr_at)
 
 
-def _worker(rank: int, world: int, port: int, run_dir: str, out_dir: str, interrupt_step: int, accum: int) -> None:
+def _worker(rank: int, world: int, port: int, run_dir: str, out_dir: str, interrupt_step: int, overrides: list,
+            resume: str | None) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     distributed.setup("cpu")
     records: dict = {"losses": [], "max_rank_diff": [], "interrupt_step": interrupt_step}
     record_training(lambda obj, name, value: setattr(obj, name, value), records)
-    cfg = load_config(None, TINY + [f"training.grad_accum_steps={accum}"])
+    cfg = load_config(None, TINY + overrides)
     try:
-        trainer.train(cfg, run_dir, console=False, make_plots=False)
+        trainer.train(cfg, run_dir, resume=resume, console=False, make_plots=False)
         records["interrupted"] = False
     except trainer.TrainingInterrupted:
         records["interrupted"] = True
@@ -115,11 +121,12 @@ def _worker(rank: int, world: int, port: int, run_dir: str, out_dir: str, interr
     distributed.teardown()
 
 
-def run_ddp(tmp_path, name: str, interrupt_step: int = -1, accum: int = 1) -> tuple[list[dict], str]:
+def run_ddp(tmp_path, name: str, *overrides: str, interrupt_step: int = -1, resume=None) -> tuple[list[dict], str]:
     run_dir = tmp_path / name
-    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     os.environ["OMP_NUM_THREADS"] = "1"
-    mp.spawn(_worker, args=(2, free_port(), str(run_dir), str(tmp_path), interrupt_step, accum), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), str(run_dir), str(tmp_path), interrupt_step, list(overrides),
+                                 str(resume) if resume else None), nprocs=2, join=True)
     return [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)], run_dir
 
 
@@ -156,7 +163,7 @@ def assert_params_close(a: dict, b: dict, what: str) -> None:
 @pytest.mark.parametrize("accum", [1, 2])
 def test_two_process_ddp_matches_single_process_same_global_batch(tmp_path, monkeypatch, accum):
     # 2 ranks x accum micro-batches of 4 per step == 1 process x 2 * accum micro-batches of 4 per step
-    (r0, r1), run_dir = run_ddp(tmp_path, "ddp", accum=accum)
+    (r0, r1), run_dir = run_ddp(tmp_path, "ddp", f"training.grad_accum_steps={accum}")
     single = run_single(tmp_path, monkeypatch, "single", accum=2 * accum)
     steps = 8 // accum
 
@@ -208,3 +215,30 @@ def test_ctrl_c_on_one_rank_stops_both_then_resume_on_one_process(tmp_path, monk
     reference = run_single(tmp_path, monkeypatch, "reference")
     assert resumed["losses"] == pytest.approx(reference["losses"][6:], rel=1e-4, abs=1e-5)
     assert_params_close(resumed["params"], reference["params"], "2-process run resumed on 1 process")
+
+
+def test_resume_on_the_same_world_size_is_exact_with_dropout(tmp_path):
+    # Dropout on: each rank must get its own RNG stream back, so the weights end bit-identical.
+    dropout = ("model.encoder.dropout=0.2", "model.decoder.dropout=0.2")
+    (full, _), _ = run_ddp(tmp_path, "full", *dropout)
+    (cut, _), cut_dir = run_ddp(tmp_path, "cut", *dropout, interrupt_step=2)
+    assert cut["interrupted"]
+    (resumed, _), _ = run_ddp(tmp_path, "cut", *dropout, resume=cut_dir / "checkpoints" / "latest.pt")
+    assert resumed["losses"] == full["losses"][3:]
+    for name, p in full["params"].items():
+        assert torch.equal(resumed["params"][name], p), f"{name} differs after resume"
+
+
+def test_torchrun_cli_two_processes(tmp_path):
+    # The real launcher and script: rank 0 names the run folder, only rank 0 prints and writes.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "scripts/train.py", "--config", "configs/tiny_ctc.yaml", "--runs-dir", str(tmp_path),
+           "--override", "training.num_epochs=1"]
+    done = subprocess.run(cmd, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("run folder:") == 1, done.stdout
+    runs = [p for p in tmp_path.iterdir() if p.name != "latest"]
+    assert len(runs) == 1, runs
+    state = load_checkpoint(runs[0] / "checkpoints" / "latest.pt")
+    assert state["world_size"] == 2 and state["step"] == 2  # 4 batches of 8: 2 per rank
