@@ -1,6 +1,7 @@
 """DDP on the CPU (gloo, 2 processes): identical parameters on every rank after every step,
 the loss curve of a single process with the same global batch, sharded validation equal to
-full validation, and resume across world sizes.
+full validation, Ctrl-C on one rank, resume across world sizes, bit-exact resume on the same
+world size, and the torchrun command line.
 
 The reference for "same global batch" is one process with ``grad_accum_steps=2``: its two
 micro-batches of a step are exactly the two batches the two ranks take (rank r's i-th batch is
@@ -160,7 +161,7 @@ def assert_params_close(a: dict, b: dict, what: str) -> None:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=lambda m: f"{what}: {name}: {m}")
 
 
-@pytest.mark.parametrize("accum", [1, 2])
+@pytest.mark.parametrize("accum", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_two_process_ddp_matches_single_process_same_global_batch(tmp_path, monkeypatch, accum):
     # 2 ranks x accum micro-batches of 4 per step == 1 process x 2 * accum micro-batches of 4 per step
     (r0, r1), run_dir = run_ddp(tmp_path, "ddp", f"training.grad_accum_steps={accum}")
@@ -199,6 +200,7 @@ def test_two_process_ddp_matches_single_process_same_global_batch(tmp_path, monk
         assert sharded["val_loss"] == pytest.approx(full["val_loss"], rel=1e-5)
 
 
+@pytest.mark.slow  # 2-3 launches of 2 processes: ~20-40 s on a shared CPU
 def test_ctrl_c_on_one_rank_stops_both_then_resume_on_one_process(tmp_path, monkeypatch):
     # Ctrl-C reaches rank 0 before step 3 (0-based index 2); both ranks finish that step and stop together.
     (r0, r1), run_dir = run_ddp(tmp_path, "cut", interrupt_step=2)
@@ -217,6 +219,7 @@ def test_ctrl_c_on_one_rank_stops_both_then_resume_on_one_process(tmp_path, monk
     assert_params_close(resumed["params"], reference["params"], "2-process run resumed on 1 process")
 
 
+@pytest.mark.slow  # 2-3 launches of 2 processes: ~20-40 s on a shared CPU
 def test_resume_on_the_same_world_size_is_exact_with_dropout(tmp_path):
     # Dropout on: each rank must get its own RNG stream back, so the weights end bit-identical.
     dropout = ("model.encoder.dropout=0.2", "model.decoder.dropout=0.2")
@@ -229,6 +232,7 @@ def test_resume_on_the_same_world_size_is_exact_with_dropout(tmp_path):
         assert torch.equal(resumed["params"][name], p), f"{name} differs after resume"
 
 
+@pytest.mark.slow  # 2-3 launches of 2 processes: ~20-40 s on a shared CPU
 def test_torchrun_cli_two_processes(tmp_path):
     # The real launcher and script: rank 0 names the run folder, only rank 0 prints and writes.
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
