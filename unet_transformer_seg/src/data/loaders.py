@@ -10,9 +10,11 @@ So a run resumed at step ``s`` of epoch ``e`` rebuilds the same permutation and
 skips the batches already seen (``set_start``), and every later batch is bit-identical
 to the uninterrupted run, with any number of workers.
 
-Distributed training (later): :class:`EpochSampler` already shards the permutation
-by ``rank``/``num_replicas`` like ``DistributedSampler``; pass them to
-:func:`build_dataloaders`, or hand it any sampler with ``sampler=``.
+Distributed training: :class:`EpochSampler` shards the permutation by
+``rank``/``num_replicas`` like ``DistributedSampler`` (every rank gets the same number
+of indices, so the same number of batches); :func:`build_dataloaders` also gives each
+rank a disjoint, unpadded share of the validation split, so summed confusion matrices
+count every validation pixel exactly once.
 """
 
 from __future__ import annotations
@@ -135,7 +137,9 @@ def build_dataloaders(
 ) -> tuple[DataLoader, DataLoader]:
     """(train_loader, val_loader). The train loader's sampler is an :class:`EpochSampler`
     (sharded by ``rank``/``world_size``) unless ``sampler`` is given; the trainer calls its
-    ``set_epoch``/``set_start`` and the dataset's ``set_epoch``.
+    ``set_epoch``/``set_start`` and the dataset's ``set_epoch``. With ``world_size > 1``
+    the val loader covers validation images ``rank, rank + world_size, ...`` (no padding:
+    a padded duplicate would be scored twice).
     """
     train_ds, val_ds = datasets if datasets is not None else build_datasets(cfg)
     t = cfg.training
@@ -148,5 +152,8 @@ def build_dataloaders(
     # drop_last keeps BatchNorm away from a batch of 1 and makes steps/epoch exact.
     train = DataLoader(train_ds, batch_size=t.batch_size, sampler=train_sampler,
                        drop_last=len(train_ds) // world_size >= t.batch_size, generator=g, **common)
-    val = DataLoader(val_ds, batch_size=t.batch_size, shuffle=False, **common)
+    if world_size > 1:
+        val = DataLoader(val_ds, batch_size=t.batch_size, sampler=range(rank, len(val_ds), world_size), **common)
+    else:
+        val = DataLoader(val_ds, batch_size=t.batch_size, shuffle=False, **common)
     return train, val

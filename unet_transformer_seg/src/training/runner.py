@@ -18,6 +18,7 @@ def run_training(*, config: str | None, run_name: str | None, runs_dir: str | Pa
     if resume is None:  # check the config before the slow imports below, so a typo fails at once
         load_config_or_exit(config, overrides)
     from src.data.folder import FolderDatasetError
+    from src.training import distributed
     from src.training.trainer import INTERRUPTED_EXIT_CODE, TrainingDivergedError, train
     from src.utils.checkpoint import CheckpointError, load_checkpoint
 
@@ -34,15 +35,25 @@ def run_training(*, config: str | None, run_name: str | None, runs_dir: str | Pa
                 print(f"config error: {e}", file=sys.stderr)
                 return 2
             resume_path = Path(resume_path).resolve()
+            # Under torchrun: join the process group (nccl on CUDA, gloo on the CPU); a no-op otherwise.
+            distributed.setup(cfg.training.device)
+            # Rank 0 makes the run folder (its name has a timestamp) and tells the others.
             if resume_path.parent.name == "checkpoints":  # continue in the same run folder
-                run_dir = make_run_dir(None, resume_path.parents[1].name, runs_root=resume_path.parents[2])
+                run_dir = distributed.broadcast_object(
+                    make_run_dir(None, resume_path.parents[1].name, runs_root=resume_path.parents[2])
+                    if distributed.is_main() else None)
             else:
-                run_dir = make_run_dir(None, run_name, runs_root=runs_dir)
+                run_dir = distributed.broadcast_object(
+                    make_run_dir(None, run_name, runs_root=runs_dir) if distributed.is_main() else None)
         else:
             cfg = load_config_or_exit(config, overrides)
-            run_dir = make_run_dir(config, run_name, runs_root=runs_dir)
+            distributed.setup(cfg.training.device)
+            run_dir = distributed.broadcast_object(
+                make_run_dir(config, run_name, runs_root=runs_dir) if distributed.is_main() else None)
         result = train(cfg, run_dir, resume=resume_path if resume is not None else None)
     except (CheckpointError, FolderDatasetError, TrainingDivergedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    finally:
+        distributed.teardown()
     return INTERRUPTED_EXIT_CODE if result["status"] == "interrupted" else 0

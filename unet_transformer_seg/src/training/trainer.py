@@ -15,6 +15,12 @@ Bookkeeping that makes ``--resume`` exact on the CPU:
 
 Checkpoints are saved at the end of every epoch, on Ctrl-C and at ``max_steps``, always
 after a completed optimizer step, so model and optimizer are never half-updated.
+
+Under ``torchrun`` (``src/training/distributed.py``, docs/DISTRIBUTED.md) the same loop
+runs DDP: rank r trains on every world_size-th index of the epoch's permutation,
+``training.batch_size`` is per process, losses are averaged over ranks, the validation
+confusion matrix is summed over ranks, and only rank 0 writes files. In a single
+process every distributed helper is a no-op and the loop is the one described above.
 """
 
 from __future__ import annotations
@@ -28,12 +34,15 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from src.data.loaders import build_dataloaders, class_names
 from src.losses import build_loss
 from src.metrics.seg_metrics import SegMetrics
 from src.models import build_model
+from src.training import distributed
+from src.training.compile_fallback import compile_or_eager
 from src.training.evaluate import autocast_context, evaluate
 from src.training.plots import plot_curves, plot_predictions
 from src.training.schedule import lr_at
@@ -71,17 +80,25 @@ class _StopOnSigint:
             signal.signal(signal.SIGINT, self._previous)
 
 
+def amp_dtype(enabled: bool, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: None (fp32) off CUDA or when disabled, bf16 where the GPU does it natively, else fp16.
+
+    ``including_emulation=False``: pre-Ampere GPUs report bf16 as "supported" through
+    slow emulation; fp16 with a GradScaler is the faster choice there.
+    """
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+
+
 def setup_amp(enabled: bool, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
     """(autocast dtype or None, GradScaler). CUDA only: bf16 if supported, else fp16 + an active scaler.
 
     bf16 has fp32's exponent range, so its gradients do not underflow and need no
     scaling; fp16 does, hence the GradScaler. On the CPU training stays in fp32.
     """
-    if not enabled or device.type != "cuda":
-        return None, torch.amp.GradScaler("cuda", enabled=False)
-    if torch.cuda.is_bf16_supported():
-        return torch.bfloat16, torch.amp.GradScaler("cuda", enabled=False)
-    return torch.float16, torch.amp.GradScaler("cuda", enabled=True)
+    dtype = amp_dtype(enabled, device)
+    return dtype, torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
 
 
 def build_optimizer(model: nn.Module, cfg: ExperimentConfig) -> torch.optim.AdamW:
@@ -118,13 +135,20 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     latest_path, best_path = ckpt_dir / "latest.pt", ckpt_dir / "best.pt"
+    dinfo = distributed.info()  # rank 0 of 1 unless torchrun started us (runner.py joined the group)
+    rank, world, main = dinfo.rank, dinfo.world_size, dinfo.rank == 0
     device = resolve_device(t.device)
-    seed_everything(t.seed, t.deterministic)
-    dump_config(cfg, run_dir / "config.yaml")
-    log = RunLogger(run_dir, run_id=run_dir.name, model_type=cfg.model.name, console=console)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", dinfo.local_rank)  # one GPU per process
+    console = console and main  # tqdm and console lines from rank 0 only
+    seed_everything(t.seed, t.deterministic)  # the same on every rank: identical initial weights
+    if main:
+        dump_config(cfg, run_dir / "config.yaml")
+    log = RunLogger(run_dir, run_id=run_dir.name, model_type=cfg.model.name, console=console) if main \
+        else distributed.QuietLogger()
 
     # ---- data ----
-    train_loader, val_loader = build_dataloaders(cfg)
+    train_loader, val_loader = build_dataloaders(cfg, rank=rank, world_size=world)
     accum = t.grad_accum_steps
     steps_per_epoch = len(train_loader) // accum
     if steps_per_epoch < 1:
@@ -138,14 +162,14 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
     # ---- model, loss, metrics, optimizer ----
     model = build_model(cfg.model).to(device)
     model.grad_checkpointing = t.grad_checkpointing
+    if t.sync_batchnorm and world > 1:
+        # BatchNorm statistics over the global batch instead of each rank's share
+        # (docs/DISTRIBUTED.md). Same state_dict keys, so checkpoints load into BatchNorm2d.
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    forward = model
-    if t.compile:
-        try:
-            forward = torch.compile(model)
-        except Exception as e:  # compile support varies by platform; eager always works
-            log.info(f"warning: torch.compile failed ({e}); training in eager mode")
+    if rank > 0:
+        seed_everything(t.seed + 1000 * rank, t.deterministic)  # own dropout draws per rank
     loss_fn = build_loss(cfg.loss, cfg.model.num_classes, cfg.data.ignore_index)
     names = class_names(cfg)
     metrics = SegMetrics(cfg.model.num_classes, cfg.data.ignore_index, names)
@@ -160,28 +184,75 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scaler.load_state_dict(ckpt["scaler"])
-        restore_rng_state(ckpt["rng"])
+        saved_world = ckpt.get("world_size", 1)
+        rngs = ckpt.get("rng_per_rank") or [ckpt["rng"]]
+        if len(rngs) == world:
+            restore_rng_state(rngs[rank])  # each rank's own streams: exact on the same world size
+        elif rank == 0:
+            restore_rng_state(ckpt["rng"])
+        else:
+            seed_everything(t.seed + 1000 * rank + ckpt["step"], t.deterministic)  # new world size: fresh streams
         train_loader.generator.set_state(ckpt["loader_generator"])
         step, epoch, best_metric = ckpt["step"], ckpt["epoch"], ckpt["best_metric"]
         train_time, history, sums = ckpt["train_time_s"], ckpt["history"], ckpt["epoch_sums"]
+        if saved_world != world:
+            # Steps have another size now. Rank r's k-th index is entry k * world + r of the
+            # epoch's permutation, so "k indices per rank done" means "the first k * world
+            # entries done" on any world size: restart the epoch at the last whole new step
+            # inside the part already trained. Up to one global batch is trained again, none
+            # is skipped; the lr schedule is recomputed for the new steps/epoch.
+            per_step = accum * t.batch_size * world
+            done = ckpt.get("epoch_samples", (step - epoch * steps_per_epoch) * per_step)
+            step = epoch * steps_per_epoch + min(done // per_step, steps_per_epoch)
+            log.info(f"checkpoint written by {saved_world} process(es), resuming on {world}: "
+                     f"{done} samples of epoch {epoch + 1} done -> step {step}")
+        del ckpt
         log.info(f"resumed from {resume} at step {step} (epoch {epoch + 1}, best val mean Dice {best_metric:.4f})")
     n_params = sum(p.numel() for p in model.parameters())
+    forward = model  # what the loop calls; checkpoints always save `model`, the plain module
+    if t.compile:
+        probe = [train_loader.dataset[i] for i in train_loader.sampler.indices()[:t.batch_size]]
+        images = torch.stack([x for x, _ in probe]).to(device)  # (B, 3, H, W)
+        if t.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        forward = compile_or_eager(model, images, torch.stack([m for _, m in probe]).to(device), loss_fn,
+                                   autocast_dtype=autocast_dtype, warn=log.info)
+    if world > 1:
+        # DDP averages gradients over ranks inside backward; its constructor broadcasts rank 0's weights.
+        forward = DistributedDataParallel(forward, device_ids=[dinfo.local_rank] if device.type == "cuda" else None)
     log.info(f"model {cfg.model.name}: {n_params / 1e6:.3f}M parameters | device {device} | "
              f"{steps_per_epoch} steps/epoch x {num_epochs} epochs = {total_steps} steps | run {run_dir}")
+    if world > 1:
+        log.info(f"DDP: {world} processes | batch {t.batch_size}/process x {world} processes x {accum} "
+                 f"accumulation = {t.batch_size * world * accum} images per optimizer step"
+                 f"{' | SyncBatchNorm' if t.sync_batchnorm else ''}")
 
     def checkpoint(path: Path) -> None:
-        save_checkpoint(path, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-            "step": step, "epoch": epoch, "best_metric": best_metric, "train_time_s": train_time,
-            "rng": capture_rng_state(), "loader_generator": train_loader.generator.get_state(),
-            "epoch_sums": sums, "history": history, "config": config_to_dict(cfg),
-            "model_type": cfg.model.name, "class_names": names, "num_params": n_params,
-        })
+        """Every rank calls this (the RNG gather is collective); rank 0 writes, the others wait."""
+        rngs = distributed.gather_objects(capture_rng_state())
+        if main:
+            save_checkpoint(path, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                "step": step, "epoch": epoch, "best_metric": best_metric, "train_time_s": train_time,
+                "rng": rngs[0], "loader_generator": train_loader.generator.get_state(),
+                "epoch_sums": sums, "history": history, "config": config_to_dict(cfg),
+                "model_type": cfg.model.name, "class_names": names, "num_params": n_params,
+                "world_size": world, "rng_per_rank": rngs if world > 1 else [],
+                # entries of this epoch's permutation already trained on (all ranks together)
+                "epoch_samples": (step - epoch * steps_per_epoch) * accum * t.batch_size * world,
+            })
+        distributed.barrier()
 
-    status, updating = "finished", False
+    status, updating, hard_abort = "finished", False, False
+    agreed_stop = False  # under DDP: stop.requested as agreed by all ranks at the last micro-batch
+
+    def stopping() -> bool:
+        # A rank that stopped alone would leave the others waiting in a collective.
+        return stop.requested if world == 1 else agreed_stop
+
     with _StopOnSigint() as stop:
         try:
-            while epoch < num_epochs and not stop.requested:
+            while epoch < num_epochs and not stopping():
                 # ---- one epoch of training (possibly resumed in the middle) ----
                 first = step - epoch * steps_per_epoch  # steps of this epoch already done
                 last = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
@@ -201,6 +272,8 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                     optimizer.zero_grad(set_to_none=True)
                     step_sums: dict[str, float] = {}
                     for _micro in range(accum):
+                        if world > 1:  # all_reduce gradients only in the step's last backward (as no_sync())
+                            forward.require_backward_grad_sync = _micro + 1 == accum
                         images, masks = next(batches)
                         images = images.to(device, non_blocking=True)  # (B, 3, H, W)
                         masks = masks.to(device, non_blocking=True)  # (B, H, W)
@@ -209,17 +282,20 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                         with autocast_context(device, autocast_dtype):
                             logits = forward(images)  # (B, K, H, W)
                         losses = loss_fn(logits.float(), masks)  # {"loss", "ce", "dice"}
-                        if not torch.isfinite(losses["loss"]):
+                        values = {k: float(v.detach()) for k, v in losses.items()}
+                        values, agreed = distributed.reduce_step_values(values, stop.requested)  # means over ranks
+                        agreed_stop = agreed_stop or agreed
+                        if not math.isfinite(values["loss"]):
                             last_good = latest_path if latest_path.exists() else "none yet (no epoch finished)"
                             raise TrainingDivergedError(
-                                f"loss is {float(losses['loss'].detach())} at step {step} (epoch {epoch + 1}); stopping. "
+                                f"loss is {values['loss']} at step {step} (epoch {epoch + 1}); stopping. "
                                 f"Last good checkpoint: {last_good}. Lower training.learning_rate, keep "
                                 f"training.max_grad_norm > 0, or check the data for bad values.")
                         # Dividing by accum makes the summed gradient the mean over the
                         # accum micro-batches, i.e. the gradient of one big batch.
                         scaler.scale(losses["loss"] / accum).backward()
-                        for k, v in losses.items():
-                            step_sums[k] = step_sums.get(k, 0.0) + float(v.detach()) / accum
+                        for k, v in values.items():
+                            step_sums[k] = step_sums.get(k, 0.0) + v / accum
                     scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
                     max_norm = t.max_grad_norm if t.max_grad_norm > 0 else math.inf
                     grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
@@ -236,17 +312,21 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                         terms = " ".join(f"{k} {v:.4f}" for k, v in step_sums.items())
                         log.info(f"step {step}/{total_steps} epoch {epoch + 1} {terms} "
                                  f"lr {lr:.2e} grad_norm {grad_norm:.3f}")
-                    if stop.requested:
+                    if stopping():
                         break
                 bar.close()
                 epoch_time = time.perf_counter() - t0
                 train_time += epoch_time
-                if stop.requested:
+                if stopping():
                     break
 
                 # ---- validation, logging, plots, checkpoints ----
+                # DDP: every rank scores its shard with rank 0's BatchNorm statistics (the
+                # checkpoint's); the confusion matrices are summed, so scores are global.
+                distributed.broadcast_buffers(model)
                 val, vis = evaluate(model, val_loader, metrics=metrics, device=device, loss_fn=loss_fn,
                                     autocast_dtype=autocast_dtype, channels_last=t.channels_last, keep=t.num_vis)
+                val = distributed.reduce_val_results(val, metrics, len(val_loader))
                 n_steps = max(sums.pop("steps", 0.0), 1.0)
                 lr = lr_at(max(step - 1, 0), base_lr=t.learning_rate, warmup_steps=t.warmup_steps,
                            total_steps=total_steps, min_lr_ratio=t.min_lr_ratio)  # the last step's lr
@@ -254,7 +334,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                        **{("train_loss" if k == "loss" else f"train_loss_{k}"): v / n_steps for k, v in sums.items()},
                        **_flat_metrics("val_", val),
                        "epoch_time_s": round(epoch_time, 3), "train_time_s": round(train_time, 3),
-                       "images_per_s": round((last - first) * accum * t.batch_size / max(epoch_time, 1e-9), 2),
+                       "images_per_s": round((last - first) * accum * t.batch_size * world / max(epoch_time, 1e-9), 2),
                        "num_params": n_params}
                 sums = {}
                 history.append(row)
@@ -264,8 +344,9 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                 log.info(f"epoch {epoch}/{num_epochs} step {step}: train loss {row['train_loss']:.4f} | val loss "
                          f"{val.get('loss', float('nan')):.4f} mean Dice {val['mean_dice']:.4f} IoU {val['mean_iou']:.4f} "
                          f"({per_class}) | {row['images_per_s']:.1f} img/s")
-                plot_curves(history, run_dir / "plots" / "curves.png")
-                if len(vis["images"]):
+                if main:
+                    plot_curves(history, run_dir / "plots" / "curves.png")
+                if main and len(vis["images"]):
                     plot_predictions(vis["images"], vis["masks"], vis["preds"], run_dir / "plots" / "predictions.png",
                                      mean=cfg.data.mean, std=cfg.data.std,
                                      title=f"epoch {epoch}: val mean Dice {val['mean_dice']:.3f}")
@@ -277,15 +358,19 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
             # A second Ctrl-C (or one that bypassed our handler) lands anywhere. Partial
             # micro-batch work is simply dropped; only a half-done optimizer update
             # would make the state inconsistent, and then we must not save it.
-            stop.requested = True
+            stop.requested = agreed_stop = hard_abort = True
         except RuntimeError:
             # Ctrl-C also reaches DataLoader workers, which then exit; the loader reports
             # that as a RuntimeError. After a Ctrl-C that is part of stopping, not a bug.
             if not stop.requested:
                 raise
-    if stop.requested:
+    if stopping():
         status = "interrupted"
-        if updating:
+        if world > 1 and hard_abort:
+            # The ranks may be at different points: a checkpoint's collectives could hang.
+            log.info(f"interrupted mid-step under DDP at step {step}; not saving. "
+                     f"The last saved checkpoint is {latest_path if latest_path.exists() else 'none'}")
+        elif updating:
             log.info(f"interrupted inside an optimizer update at step {step}; not saving a half-updated model. "
                      f"The last saved checkpoint is {latest_path if latest_path.exists() else 'none'}")
         else:

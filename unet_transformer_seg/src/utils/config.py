@@ -112,6 +112,7 @@ class TrainingConfig:
     channels_last: bool = False
     grad_checkpointing: bool = False
     compile: bool = False
+    sync_batchnorm: bool = False  # DDP on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)
     deterministic: bool = False
     log_every: int = 10  # steps between train.log lines
     num_vis: int = 8  # validation predictions drawn in plots/predictions.png
