@@ -152,14 +152,17 @@ def broadcast_buffers(model: nn.Module) -> None:
         b.copy_(t.to(b.device))
 
 
-def reduce_val_results(results: dict[str, Any], metrics: Any, num_batches: int) -> dict[str, Any]:
+def reduce_val_results(results: dict[str, Any], metrics: Any, num_images: int) -> dict[str, Any]:
     """Global validation scores from each rank's ``evaluate`` over its shard.
 
     ``metrics`` is the SegMetrics that ``evaluate`` filled: its confusion matrix is
     summed over ranks (exact integer counts), then every score is recomputed from
     it, so Dice, IoU and pixel accuracy equal one process scoring the whole split.
-    Mean losses are weighted by each rank's batch count (equal to the single-process
-    means up to float rounding). Identity in a single process.
+    Mean losses are weighted by each rank's image count ``num_images``: for a loss that
+    is a per-pixel mean (cross-entropy) over shards that are one batch each this is the
+    single-process value up to float rounding; otherwise it can differ by as much as
+    a batch-mean (soft Dice, uneven last batches) differs from an image mean. Identity
+    in a single process.
     """
     if not dist.is_initialized() or dist.get_world_size() == 1:
         return results
@@ -168,7 +171,7 @@ def reduce_val_results(results: dict[str, Any], metrics: Any, num_batches: int) 
     metrics.confusion = confusion.to(metrics.confusion.device)
     # A rank with an empty shard (fewer val images than ranks) has no loss keys: agree on the union.
     loss_keys = sorted(set().union(*gather_objects([k for k in results if k.startswith("loss")])))
-    sums = all_reduce_sum([float(num_batches)] + [results.get(k, 0.0) * num_batches for k in loss_keys])
+    sums = all_reduce_sum([float(num_images)] + [results.get(k, 0.0) * num_images for k in loss_keys])
     out: dict[str, Any] = dict(metrics.compute())
     out |= {k: s / max(sums[0], 1.0) for k, s in zip(loss_keys, sums[1:])}
     return out

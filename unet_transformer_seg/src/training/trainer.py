@@ -163,6 +163,9 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
     model = build_model(cfg.model).to(device)
     model.grad_checkpointing = t.grad_checkpointing
     if t.sync_batchnorm and world > 1:
+        if device.type != "cuda":
+            raise ValueError("training.sync_batchnorm needs CUDA (torch's SyncBatchNorm has no CPU kernel); "
+                             "set training.sync_batchnorm=false or use model.norm=group on the CPU")
         # BatchNorm statistics over the global batch instead of each rank's share
         # (docs/DISTRIBUTED.md). Same state_dict keys, so checkpoints load into BatchNorm2d.
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -326,7 +329,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                 distributed.broadcast_buffers(model)
                 val, vis = evaluate(model, val_loader, metrics=metrics, device=device, loss_fn=loss_fn,
                                     autocast_dtype=autocast_dtype, channels_last=t.channels_last, keep=t.num_vis)
-                val = distributed.reduce_val_results(val, metrics, len(val_loader))
+                val = distributed.reduce_val_results(val, metrics, len(val_loader.sampler))
                 n_steps = max(sums.pop("steps", 0.0), 1.0)
                 lr = lr_at(max(step - 1, 0), base_lr=t.learning_rate, warmup_steps=t.warmup_steps,
                            total_steps=total_steps, min_lr_ratio=t.min_lr_ratio)  # the last step's lr
