@@ -179,3 +179,27 @@ def test_ctrl_c_on_one_rank_then_resume_on_one_process(tmp_path):
     assert result["status"] == "finished" and result["step"] == 8
     log = (tmp_path / "resumed" / "train.log").read_text()
     assert "checkpoint written by 2 process(es), resuming on 1" in log and "-> step 6" in log
+
+
+@pytest.mark.slow
+def test_torchrun_cli_then_resume_on_one_process(tmp_path):
+    """The real launcher: rank 0 names the run folder and writes; a plain resume continues it."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    args = ["--config", str(TINY_YAML), "--runs-dir", str(tmp_path), "--run-name", "ddp",
+            "--override", "model.norm=group", "training.batch_size=4", "training.num_epochs=1"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "scripts/train.py"]
+    done = subprocess.run(cmd + args, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (tmp_path / "ddp" / "train.log").read_text()
+    assert "= 8 images per optimizer step" in log and "4 steps/epoch" in log
+    latest = tmp_path / "ddp" / "checkpoints" / "latest.pt"
+    assert load_checkpoint(latest)["world_size"] == 2
+    # Plain python, one process, one more epoch: epoch 1 ended at step 4 of 2 x 4 images = step 8 of 4 images.
+    done = subprocess.run([sys.executable, "scripts/train.py", "--resume", str(latest), "--override",
+                           "training.num_epochs=2"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ckpt = load_checkpoint(latest)
+    assert ckpt["world_size"] == 1 and ckpt["step"] == 16 and ckpt["epoch"] == 2
