@@ -203,3 +203,18 @@ def test_torchrun_cli_then_resume_on_one_process(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     ckpt = load_checkpoint(latest)
     assert ckpt["world_size"] == 1 and ckpt["step"] == 16 and ckpt["epoch"] == 2
+
+
+@pytest.mark.slow
+def test_resume_on_the_same_world_size_is_exact(tmp_path):
+    args = ["training.batch_size=4", "training.num_epochs=2"]
+    full = run_ddp(tmp_path / "full", args)
+    stopped = run_ddp(tmp_path / "stopped", args, interrupt_step=2)
+    assert stopped[0]["status"] == "interrupted"
+    latest = tmp_path / "stopped" / "run" / "checkpoints" / "latest.pt"
+    resumed = run_ddp(tmp_path / "stopped", args, resume=str(latest))
+    assert resumed[0]["status"] == "finished"
+    for name, p in full[0]["params"].items():
+        assert torch.equal(resumed[0]["params"][name], p), name
+        assert torch.equal(resumed[1]["params"][name], p), name
+    assert load_checkpoint(latest)["step"] == 8
