@@ -3,6 +3,10 @@
 Resume an interrupted run (same run folder, exact continuation)::
 
     python scripts/train.py --resume runs/<name>/checkpoints/latest.pt
+
+Several processes (DDP; nccl on GPUs, gloo on the CPU; see docs/DISTRIBUTED.md)::
+
+    torchrun --standalone --nproc_per_node 4 scripts/train.py --config configs/unet_transformer.yaml
 """
 
 from __future__ import annotations
