@@ -1,7 +1,7 @@
 """Benchmark plumbing: machine description, timing with warm-up and repeats, peak memory.
 
 Kept apart from ``benchmark.py`` (what is measured) so that file reads as the list of
-measurements. The segmentation project has its own copy of these few helpers.
+measurements.
 """
 
 from __future__ import annotations

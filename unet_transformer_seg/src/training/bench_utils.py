@@ -1,7 +1,7 @@
 """Benchmark plumbing: machine description, alternating timed repeats, peak memory.
 
 Kept apart from ``benchmark.py`` (what is measured) so that file reads as the list of
-measurements. The ASR project has its own copy of these few helpers.
+measurements.
 """
 
 from __future__ import annotations
