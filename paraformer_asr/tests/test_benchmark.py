@@ -64,6 +64,7 @@ def test_quick_benchmark_json_and_markdown(tmp_path):
         (m, b) for m in ("paraformer", "ctc", "transformer_ar") for b in (1, 2)}
     for r in result["decode"]:
         assert all(_positive(r["rtf"][k]) for k in ("median", "min", "max")) and _positive(r["audio_seconds"])
+        assert 0.0 <= r["cer"] and math.isfinite(r["cer"])  # random weights: any CER, but a real number
         if r["model"] == "transformer_ar":  # forced length: the reference token count
             assert r["mean_output_tokens"] <= r["mean_reference_tokens"]
     assert set(result["paraformer_speedup_over_ar"]) == {"1", "2"}

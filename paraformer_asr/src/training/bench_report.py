@@ -29,12 +29,12 @@ def markdown_report(result: dict[str, Any]) -> str:
                      f"| {r['mean_utterance_s']:.2f} | {r['peak_mem_mb']:.0f} | {r['num_params'] / 1e6:.2f} |")
     lines += ["", f"### Greedy decoding, {s['utterances']} utterances of {s['min_frames'] / 100:g}-"
                   f"{s['max_frames'] / 100:g} s\n",
-              "| model | batch | RTF | x real time | output tokens/utt | reference tokens/utt | weights |",
-              "|---|---|---|---|---|---|---|"]
+              "| model | batch | RTF | x real time | CER | output tokens/utt | reference tokens/utt | weights |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in result["decode"]:
         mode = f", AR length: {r['ar_length']}" if r["ar_length"] else ""
         lines.append(f"| {r['model']} | {r['batch_size']} | {_span(r['rtf'], '.4f')} | {1 / r['rtf']['median']:.0f} "
-                     f"| {r['mean_output_tokens']:.1f} | {r['mean_reference_tokens']:.1f} | {r['weights']}{mode} |")
+                     f"| {r['cer']:.3f} | {r['mean_output_tokens']:.1f} | {r['mean_reference_tokens']:.1f} | {r['weights']}{mode} |")
     lines.append("")
     for b, x in result["paraformer_speedup_over_ar"].items():
         lines.append(f"Paraformer speed-up over transformer_ar at batch {b}: **{x:.1f}x** "

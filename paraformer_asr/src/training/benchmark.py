@@ -35,6 +35,7 @@ from src.data.toy_seq2seq import WORDS, ToySeq2Seq, make_prototypes, plan_frames
 from src.decode.greedy import ar_greedy_search
 from src.decode.hypothesis import SOS_EOS_ID
 from src.models import build_model
+from src.metrics.asr_metrics import ASRMetrics
 from src.models.encoder import Encoder
 from src.training.bench_utils import PeakMemory, machine_info, summarize, sync, time_interleaved
 from src.training.inference import load_for_inference
@@ -228,7 +229,8 @@ class DecodeCase:
     audio_s: float
     utts: list[tuple[torch.Tensor, str]]
     runs: dict[int, Callable[[], None]]
-    out_tokens: dict[int, list[int]]  # tokens per hypothesis of the latest run, per batch size
+    out_tokens: dict[int, list[list[int]]]  # hypotheses (token ids) of the latest run, per batch size
+    tokenizer: CharTokenizer | None = None
 
 
 def decode_case(model: torch.nn.Module, cfg: ExperimentConfig, bench: BenchmarkConfig,
@@ -238,7 +240,8 @@ def decode_case(model: torch.nn.Module, cfg: ExperimentConfig, bench: BenchmarkC
     model.eval()
     decode = decoder_fn(model, cfg.model.name, bench.ar_length)
     case = DecodeCase(cfg.model.name, cfg, str(checkpoint) if checkpoint else "random",
-                      sum(f.shape[0] for f, _ in utts) * cfg.features.frame_shift_ms / 1000, utts, {}, {})
+                      sum(f.shape[0] for f, _ in utts) * cfg.features.frame_shift_ms / 1000, utts, {}, {},
+                      tokenizer)
     for b in bench.batch_sizes:
         batches = []
         for i in range(0, len(utts), b):
@@ -246,12 +249,12 @@ def decode_case(model: torch.nn.Module, cfg: ExperimentConfig, bench: BenchmarkC
             feats, lens = pad_batch([f for f, _ in chunk])  # (B, T, F), (B,)
             ref_lens = torch.tensor([len(tokenizer.encode(t)) for _, t in chunk], dtype=torch.long)  # (B,)
             batches.append((feats.to(device), lens.to(device), ref_lens.to(device)))
-        out_tokens: list[int] = []
+        out_tokens: list[list[int]] = []
 
-        def run(batches: list = batches, out_tokens: list[int] = out_tokens) -> None:
+        def run(batches: list = batches, out_tokens: list[list[int]] = out_tokens) -> None:
             out_tokens.clear()
             for feats, lens, ref_lens in batches:
-                out_tokens.extend(len(h.tokens) for h in decode(feats, lens, ref_lens))
+                out_tokens.extend(h.tokens for h in decode(feats, lens, ref_lens))
 
         case.runs[b], case.out_tokens[b] = run, out_tokens
     return case
@@ -264,8 +267,11 @@ def bench_decoding(cases: list[DecodeCase], bench: BenchmarkConfig, device: torc
         seconds = time_interleaved({str(i): c.runs[b] for i, c in enumerate(cases)},
                                    warmup=bench.warmup, repeats=bench.repeats, device=device)
         for i, c in enumerate(cases):
-            out = c.out_tokens[b]
-            rows.append({"model": c.name, "batch_size": b, "attention": c.cfg.model.attention_impl,
+            out = [len(h) for h in c.out_tokens[b]]
+            scores = ASRMetrics()  # accuracy of the timed decodes, so speed is compared at a known CER
+            for hyp, (_, text) in zip(c.out_tokens[b], c.utts):
+                scores.update(text, c.tokenizer.decode(hyp))
+            rows.append({"cer": scores.compute()["cer"], "model": c.name, "batch_size": b, "attention": c.cfg.model.attention_impl,
                          "rtf": summarize([s / c.audio_s for s in seconds[str(i)]]), "audio_seconds": c.audio_s,
                          "utterances": len(c.utts), "mean_output_tokens": sum(out) / max(len(out), 1),
                          "mean_reference_tokens": sum(len(t) for _, t in c.utts) / len(c.utts),
