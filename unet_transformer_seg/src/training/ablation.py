@@ -9,17 +9,15 @@ target is about; the images/s column counts training steps only.
 
 from __future__ import annotations
 
-import os
-import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from src.training.bench_utils import machine_info as bench_machine_info
 from src.training.compare import load_runs, markdown_table, summarize
 
 TARGET_DICE = 0.95
@@ -29,18 +27,10 @@ TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train.py"
 
 def machine_info() -> str:
     """One line naming the machine, for the doc: CPU, cores, torch threads and version, date."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = f", load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
-    return (f"{cpu}; {os.cpu_count()} logical cores; torch {torch.__version__} with {torch.get_num_threads()} "
-            f"threads; CUDA {'yes' if torch.cuda.is_available() else 'no'}{load}; "
-            f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    m = bench_machine_info(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    load = f", load average {m['load_average_1min']:.2f}" if m["load_average_1min"] is not None else ""
+    return (f"{m['cpu']}; {m['logical_cores']} logical cores; torch {m['torch']} with {m['threads']} "
+            f"threads; CUDA {'yes' if m['gpu'] else 'no'}{load}; {m['date_utc']} UTC")
 
 
 def run_ablation(configs: list[str], *, runs_dir: str | Path, overrides: list[str] | None = None,
