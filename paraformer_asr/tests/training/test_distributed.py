@@ -128,7 +128,7 @@ def run_ddp(tmp_path, name: str, *overrides: str, interrupt_step: int = -1, resu
     os.environ["OMP_NUM_THREADS"] = "1"
     mp.spawn(_worker, args=(2, free_port(), str(run_dir), str(tmp_path), interrupt_step, list(overrides),
                                  str(resume) if resume else None), nprocs=2, join=True)
-    return [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)], run_dir
+    return [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)], run_dir
 
 
 def run_single(tmp_path, monkeypatch, name: str, *extra: str, resume=None, accum: int = 2) -> dict:

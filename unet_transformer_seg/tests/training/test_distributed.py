@@ -108,7 +108,7 @@ def _worker(rank: int, world: int, port: int, tmp: str, overrides: list, interru
 def run_ddp(tmp_path: Path, overrides: list, *, world: int = 2, interrupt_step: int = -1,
             resume: str | None = None) -> list[dict]:
     mp.spawn(_worker, args=(world, free_port(), str(tmp_path), overrides, interrupt_step, resume), nprocs=world)
-    return [torch.load(tmp_path / f"records_rank{r}.pt", weights_only=False) for r in range(world)]
+    return [torch.load(tmp_path / f"records_rank{r}.pt", weights_only=True) for r in range(world)]
 
 
 def run_single(tmp_path: Path, overrides: list, monkeypatch) -> dict:
