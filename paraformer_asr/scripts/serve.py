@@ -34,6 +34,10 @@ def main() -> int:
     parser.add_argument("--max-body-bytes", type=int, help=f"default: serve.max_body_bytes, {d.max_body_bytes}")
     parser.add_argument("--max-audio-seconds", type=float, help=f"default: serve.max_audio_seconds, {d.max_audio_seconds}")
     parser.add_argument("--max-beam-size", type=int, help=f"default: serve.max_beam_size, {d.max_beam_size}")
+    parser.add_argument(
+        "--max-pending", type=int,
+        help=f"most requests queued or decoding; more get 503 + Retry-After (default: serve.max_pending, {d.max_pending})",
+    )  # fmt: skip
     parser.add_argument("--batch-window-ms", type=float, help=f"default: serve.batch_window_ms, {d.batch_window_ms}")
     parser.add_argument("--max-batch-size", type=int, help=f"default: serve.max_batch_size, {d.max_batch_size}")
     parser.add_argument(
@@ -61,6 +65,7 @@ def main() -> int:
         max_body_bytes=args.max_body_bytes,
         max_audio_seconds=args.max_audio_seconds,
         max_beam_size=args.max_beam_size,
+        max_pending=args.max_pending,
         batch_window_ms=args.batch_window_ms,
         max_batch_size=args.max_batch_size,
         batch_overhead_frames=args.batch_overhead_frames,

@@ -33,7 +33,8 @@ from src.data.cmvn import GlobalCMVN
 from src.data.tokenizer import CharTokenizer
 from src.models.subsampling import min_input_frames
 from src.serve.audio_input import AudioFrontEnd
-from src.serve.batcher import DynamicBatcher, ShuttingDown
+from src.serve.batcher import DynamicBatcher, Overloaded, ShuttingDown
+from src.serve.fast_json import FastJSONRoute
 from src.serve.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from src.serve.schemas import DecodeMethod, ErrorResponse, HealthResponse, TranscribeRequest, TranscribeResponse
 from src.serve.validation import InputError, check_beam_size, parse_features
@@ -49,7 +50,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for code, text in [
         (413, "Input over a limit (frames, body bytes or audio seconds); the message names the limit."),
         (422, "Invalid input; the message says what is wrong and what was expected."),
-        (503, "The server is shutting down."),
+        (503, "The server is at capacity (serve.max_pending requests in; retry after Retry-After seconds) or shutting down."),
     ]
 }
 _AUDIO_BODY = {
@@ -74,7 +75,7 @@ def audio_supported(cfg: ExperimentConfig, cmvn: GlobalCMVN | None) -> bool:
 
 def check_serve_config(scfg: ServeConfig) -> None:
     """Fail at start-up, naming the setting, rather than on the first request."""
-    positive = ("max_frames", "max_body_bytes", "max_audio_seconds", "max_batch_size", "max_beam_size")
+    positive = ("max_frames", "max_body_bytes", "max_audio_seconds", "max_batch_size", "max_beam_size", "max_pending")
     for name in positive:
         if getattr(scfg, name) <= 0:
             raise ValueError(f"serve.{name}={getattr(scfg, name)} must be > 0 (--{name.replace('_', '-')})")
@@ -140,6 +141,7 @@ def create_app(
             overhead_frames=scfg.batch_overhead_frames,
             # A batch never pads to more frames than one maximal request: memory stays bounded.
             max_padded_frames=scfg.max_frames,
+            max_pending=scfg.max_pending,
         )
         batcher.start()
         app.state.batcher = batcher
@@ -162,6 +164,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.serve_cfg = scfg
+    # JSON bodies (tens to hundreds of KB of floats) parsed by pydantic-core, ~7x faster
+    # than the stdlib's json.loads and with the same result (src/serve/fast_json.py).
+    app.router.route_class = FastJSONRoute
     # Outermost first: time and log every request, including the ones the body limit refuses.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=scfg.max_body_bytes)
     app.add_middleware(AccessLogMiddleware, start_key=_START_KEY)
@@ -199,6 +204,10 @@ def create_app(
     @app.exception_handler(ShuttingDown)
     async def _on_shutdown(request: Request, exc: ShuttingDown) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    @app.exception_handler(Overloaded)
+    async def _on_overload(request: Request, exc: Overloaded) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "1"})
 
     def resolve_decode(method: str | None, beam_size: int | None) -> tuple[str, int]:
         method = method or cfg.decode.method
@@ -240,6 +249,7 @@ def create_app(
             max_body_bytes=scfg.max_body_bytes,
             max_audio_seconds=scfg.max_audio_seconds,
             max_beam_size=scfg.max_beam_size,
+            max_pending=scfg.max_pending,
             batching=scfg.batching and scfg.max_batch_size > 1,
             batch_window_ms=scfg.batch_window_ms,
             max_batch_size=scfg.max_batch_size,

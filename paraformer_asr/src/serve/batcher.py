@@ -41,6 +41,10 @@ class ShuttingDown(RuntimeError):
     """Raised by :meth:`DynamicBatcher.submit` once shutdown has begun."""
 
 
+class Overloaded(RuntimeError):
+    """Raised by :meth:`DynamicBatcher.submit` when ``max_pending`` requests are already in."""
+
+
 @dataclass
 class _Request:
     feats: torch.Tensor  # (T, F)
@@ -113,18 +117,23 @@ class DynamicBatcher:
         max_batch_size: int,
         overhead_frames: float = float("inf"),
         max_padded_frames: float = float("inf"),
+        max_pending: int | None = None,
     ) -> None:
         """``overhead_frames`` and ``max_padded_frames``: see :func:`plan_sub_batches`.
-        The defaults (inf) never split a collected group."""
-        if max_batch_size < 1 or window_ms < 0 or overhead_frames < 0:
+        The defaults (inf) never split a collected group. ``max_pending``: most requests
+        queued or decoding at once; one more gets :class:`Overloaded` (None: no cap)."""
+        if max_batch_size < 1 or window_ms < 0 or overhead_frames < 0 or (max_pending is not None and max_pending < 1):
             raise ValueError(
-                f"need max_batch_size >= 1, window_ms >= 0 and overhead_frames >= 0, got {max_batch_size}, {window_ms}, {overhead_frames}"
+                "need max_batch_size >= 1, window_ms >= 0, overhead_frames >= 0 and max_pending >= 1, "
+                f"got {max_batch_size}, {window_ms}, {overhead_frames}, {max_pending}"
             )
         self.decode_fn = decode_fn
         self.window_s = window_ms / 1000.0
         self.max_batch_size = max_batch_size
         self.overhead_frames = overhead_frames
         self.max_padded_frames = max_padded_frames
+        self.max_pending = max_pending
+        self.pending = 0  # requests submitted and not yet answered
         # One worker thread: the model runs one batch at a time (torch already uses
         # several cores inside each op), and the event loop never runs the model.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-decode")
@@ -140,9 +149,20 @@ class DynamicBatcher:
         """Queue one utterance (T, F) and wait for its hypothesis."""
         if self._closing or self._task is None:
             raise ShuttingDown("the server is shutting down and accepts no new requests; retry on another instance")
+        if self.max_pending is not None and self.pending >= self.max_pending:
+            # Shed load at the door: a longer queue would only raise every client's latency
+            # (and the server's memory) without raising throughput.
+            raise Overloaded(
+                f"the server is at capacity ({self.pending} requests queued or decoding, the limit "
+                f"serve.max_pending={self.max_pending}); retry shortly"
+            )
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Request(feats, (method, beam_size), future))
-        return await future
+        self.pending += 1
+        try:
+            return await future
+        finally:
+            self.pending -= 1
 
     async def stop(self) -> None:
         """Refuse new work, finish every queued request, then release the worker thread."""

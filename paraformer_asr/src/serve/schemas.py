@@ -82,6 +82,7 @@ class HealthResponse(BaseModel):
     max_body_bytes: int = Field(..., description="Largest request body accepted; larger ones get 413.")
     max_audio_seconds: float = Field(..., description="Longest WAV accepted; longer ones get 413.")
     max_beam_size: int = Field(..., description="Largest beam_size accepted.")
+    max_pending: int = Field(..., description="Most requests queued or decoding at once; more get 503 with Retry-After.")
     batching: bool = Field(..., description="Whether concurrent requests are decoded together (dynamic batching).")
     batch_window_ms: float = Field(..., description="How long the batcher waits to collect requests into one batch.")
     max_batch_size: int = Field(..., description="Most requests decoded in one forward pass.")

@@ -175,6 +175,7 @@ class ServeConfig:
     batching: bool = True  # False: one request per forward pass (the baseline for the speed-up)
     batch_overhead_frames: int = 100  # fixed cost of a forward pass in frames: collected requests are split by length when padding would cost more
     max_beam_size: int = 16  # a client's beam_size is capped so one request cannot hog the worker
+    max_pending: int = 256  # requests queued or decoding at once; more get 503 + Retry-After (load shedding)
     torch_threads: int = 0  # intra-op threads for inference; 0 = torch's default
     host: str = "127.0.0.1"  # loopback only unless asked: the service has no authentication
     port: int = 8000

@@ -216,3 +216,27 @@ def test_model_errors_are_json_500_naming_no_internals(stub):
         r = c.post("/transcribe", json={"features": [[0.0] * FEAT_DIM] * 8})
     assert r.status_code == 500
     assert r.json() == {"detail": "internal error (RuntimeError); see the server log"}
+
+
+def test_full_server_answers_503_with_retry_after(client):
+    batcher = client.app.state.batcher
+    assert batcher.max_pending == client.get("/health").json()["max_pending"]
+    batcher.pending = batcher.max_pending  # as if that many requests were queued or decoding
+    try:
+        r = client.post("/transcribe", json={"features": OK_FEATS})
+    finally:
+        batcher.pending = 0
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert f"serve.max_pending={batcher.max_pending}); retry shortly" in r.json()["detail"]
+    assert client.post("/transcribe", json={"features": OK_FEATS}).status_code == 200  # room again
+
+
+def test_json_bodies_go_through_the_fast_parser(client, monkeypatch):
+    from src.serve import fast_json
+
+    seen = []
+    real = fast_json._rust_loads
+    monkeypatch.setattr(fast_json, "_rust_loads", lambda body: seen.append(len(body)) or real(body))
+    body = json.dumps({"features": _feats().tolist()})
+    r = _post_raw(client, body)
+    assert r.status_code == 200 and seen == [len(body.encode())]

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import torch
 
-from src.serve.batcher import DynamicBatcher, ShuttingDown, pad_batch, plan_sub_batches
+from src.serve.batcher import DynamicBatcher, Overloaded, ShuttingDown, pad_batch, plan_sub_batches
 from tests.serve.stub_model import StubModel, offline_decode
 
 F = 8
@@ -197,3 +197,28 @@ def test_padded_frames_are_capped_for_memory():
     runs = plan_sub_batches([100] * 5, overhead_frames=10_000, max_padded_frames=300)
     assert [len(r) for r in runs] in ([3, 2], [2, 3])
     assert plan_sub_batches([500], overhead_frames=0, max_padded_frames=300) == [[0]]  # a lone request always runs
+
+
+def test_max_pending_sheds_load_and_recovers():
+    model = StubModel(F, 31, delay_s=0.05)
+
+    async def main():
+        b = DynamicBatcher(_decode_fn(model), window_ms=0, max_batch_size=1, max_pending=2)
+        b.start()
+        first = [asyncio.ensure_future(b.submit(u, "greedy", 1)) for u in _utts(2)]
+        await asyncio.sleep(0)  # both are in (one decoding, one queued)
+        assert b.pending == 2
+        with pytest.raises(Overloaded, match=r"2 requests queued or decoding, the limit serve.max_pending=2"):
+            await b.submit(_utts(1)[0], "greedy", 1)
+        await asyncio.gather(*first)
+        assert b.pending == 0  # answered requests leave room again
+        again = await b.submit(_utts(1)[0], "greedy", 1)
+        await b.stop()
+        return again
+
+    assert asyncio.run(main()).tokens == offline_decode(model, _utts(1)[0]).tokens
+
+
+def test_max_pending_must_be_positive():
+    with pytest.raises(ValueError, match="max_pending >= 1"):
+        DynamicBatcher(lambda *a: [], window_ms=0, max_batch_size=1, max_pending=0)
