@@ -34,7 +34,7 @@ from src.data.audio import read_wav
 from src.data.cmvn import GlobalCMVN
 from src.data.feature_cache import FeatureCache
 from src.data.features import Fbank, num_frames
-from src.data.spec_augment import spec_augment
+from src.data.spec_augment import random_frequency_warp, spec_augment
 from src.data.tokenizer import CharTokenizer
 from src.utils.config import ExperimentConfig
 
@@ -123,7 +123,8 @@ class ManifestDataset(torch.utils.data.Dataset):
     """Utterances of one manifest as ``(features (T, F) float32, tokens (L,) int64, T, L, text)``.
 
     Features: cached (un-dithered) or freshly computed fbank, then CMVN if ``cmvn`` is
-    given, then SpecAugment if ``training`` and ``spec_augment.enabled``. Dither is
+    given, then SpecAugment if ``training`` and ``spec_augment.enabled`` (frequency warping,
+    if ``spec_augment.freq_warp`` > 0, comes before CMVN, masking after). Dither is
     applied only when ``training`` and the cache is off (see feature_cache.py).
     In training, utterances longer than ``data.max_duration`` are skipped (with one
     warning giving the count).
@@ -195,6 +196,10 @@ class ManifestDataset(torch.utils.data.Dataset):
             # worker, whose global RNG torch seeds from a fresh base seed each epoch.
             generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
         feats = self.raw_features(i, generator)  # (T, F)
+        augment = self.cfg.spec_augment
+        if self.training and augment.enabled and augment.freq_warp > 0:
+            # On the log-mel spectrum itself, before CMVN's per-bin statistics.
+            feats = random_frequency_warp(feats, augment.freq_warp, self.cfg.features, generator)
         if self.cmvn is not None:
             feats = self.cmvn.apply(feats)
         if self.training and self.cfg.spec_augment.enabled:

@@ -132,6 +132,7 @@ class SpecAugmentConfig:
     freq_mask_width: int = 10
     num_time_masks: int = 2
     time_mask_width: int = 20
+    freq_warp: float = 0.0  # VTLP-style speaker augmentation: spectrum stretched by a random factor in [1 - w, 1 + w]; 0 = off
 
 
 @dataclass

@@ -38,3 +38,61 @@ def test_zero_masks_is_identity():
     cfg = SpecAugmentConfig(enabled=True, num_freq_masks=0, num_time_masks=0)
     x = torch.rand(7, 5)
     assert torch.equal(spec_augment(x, cfg), x)
+
+
+# --------------------------------------------------------------------------- #
+# Frequency warping (VTLP)                                                     #
+# --------------------------------------------------------------------------- #
+import math  # noqa: E402
+
+import pytest  # noqa: E402
+
+from src.data.features import Fbank  # noqa: E402
+from src.data.spec_augment import frequency_warp, random_frequency_warp  # noqa: E402
+from src.utils.config import FeaturesConfig  # noqa: E402
+
+
+def _tone_fbank(freq_hz: float, cfg: FeaturesConfig) -> torch.Tensor:
+    t = torch.arange(int(0.5 * cfg.sample_rate), dtype=torch.float64) / cfg.sample_rate
+    return Fbank(cfg)(0.3 * torch.sin(2 * math.pi * freq_hz * t))  # (T, M)
+
+
+def test_warp_shape_and_alpha_one_is_exact_copy():
+    cfg = FeaturesConfig()
+    x = torch.randn(12, cfg.num_mel_bins)
+    y = frequency_warp(x, 1.0, cfg)
+    assert y.shape == x.shape and torch.equal(y, x) and y.data_ptr() != x.data_ptr()
+    assert frequency_warp(x, 1.07, cfg).shape == x.shape
+
+
+@pytest.mark.parametrize("freq, alpha", [(500.0, 1.2), (1000.0, 1.15), (2000.0, 0.85), (3000.0, 0.9)])
+def test_warped_tone_matches_the_tone_at_the_scaled_frequency(freq, alpha):
+    """Stretching a tone's spectrum by alpha puts its peak where a tone at alpha * f peaks."""
+    cfg = FeaturesConfig()
+    warped = frequency_warp(_tone_fbank(freq, cfg), alpha, cfg).mean(0)  # (M,)
+    target = _tone_fbank(alpha * freq, cfg).mean(0)
+    assert abs(int(warped.argmax()) - int(target.argmax())) <= 1
+    assert int(warped.argmax()) != int(_tone_fbank(freq, cfg).mean(0).argmax())  # it did move
+
+
+def test_warp_interpolates_between_neighbouring_bins():
+    cfg = FeaturesConfig()
+    ramp = torch.arange(cfg.num_mel_bins, dtype=torch.float32).expand(3, -1)  # value = bin index
+    up = frequency_warp(ramp, 1.1, cfg)[0]
+    # Reading a ramp at fractional positions returns the positions; stretching up reads lower bins.
+    assert torch.all(up <= ramp[0] + 1e-5) and torch.all(up[1:] > up[:-1])
+    assert up[0] == 0.0 and up[-1] < cfg.num_mel_bins - 1
+
+
+def test_random_warp_is_seeded_and_bounded():
+    cfg = FeaturesConfig()
+    x = torch.randn(10, cfg.num_mel_bins)
+    a = random_frequency_warp(x, 0.1, cfg, torch.Generator().manual_seed(3))
+    b = random_frequency_warp(x, 0.1, cfg, torch.Generator().manual_seed(3))
+    c = random_frequency_warp(x, 0.1, cfg, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(random_frequency_warp(x, 0.0, cfg), x)
+    with pytest.raises(ValueError, match=r"spec_augment.freq_warp=0.7 must be in \[0, 0.5\)"):
+        random_frequency_warp(x, 0.7, cfg)
+    with pytest.raises(ValueError, match=r"expects \(T, 80\) log-mel features"):
+        frequency_warp(torch.randn(4, 40), 1.1, cfg)
