@@ -19,7 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tqdm import tqdm  # noqa: E402
 
-from src.data.speech_corpus import EspeakMissingError, espeak_path, make_one, plan_corpus, write_manifests  # noqa: E402
+from src.data.speech_corpus import (  # noqa: E402
+    EspeakMissingError,
+    espeak_path,
+    make_one,
+    missing_variants,
+    plan_corpus,
+    write_manifests,
+)
 
 
 def main() -> None:
@@ -41,6 +48,13 @@ def main() -> None:
     except ValueError as e:
         parser.error(str(e))
 
+    missing = missing_variants(espeak)
+    if missing:
+        print(
+            f"warning: this espeak-ng lacks the voice variant(s) {', '.join(missing)}; it will speak those utterances "
+            "with the plain base voice, so the corpus differs from the documented one (espeak-ng >= 1.50 has them all)",
+            file=sys.stderr,
+        )
     out = Path(args.out)
     for split in ("train", "dev", "test"):
         (out / "wavs" / split).mkdir(parents=True, exist_ok=True)

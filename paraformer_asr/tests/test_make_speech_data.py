@@ -67,3 +67,38 @@ def test_missing_espeak_gives_install_command(tmp_path):
     assert proc.returncode == 1
     assert "sudo apt-get install espeak-ng" in proc.stderr and "brew install espeak-ng" in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_dev_and_test_do_not_depend_on_the_training_variants(monkeypatch):
+    """Adding training speakers must leave the held-out splits (and so every earlier result on them) unchanged."""
+    from src.data import speech_corpus
+
+    before = [u for u in plan_corpus(300, seed=0, noise=False, silence=False) if u.split != "train"]
+    monkeypatch.setitem(speech_corpus.SPLIT_VARIANTS, "train", ("m1", "f1"))
+    after = plan_corpus(300, seed=0, noise=False, silence=False)
+    assert [u for u in after if u.split != "train"] == before
+    assert {u.voice.split("+")[1] for u in after if u.split == "train"} <= {"m1", "f1"}
+
+
+def test_missing_variants_are_named(monkeypatch):
+    from src.data import speech_corpus
+
+    listing = (
+        "Pty Language       Age/Gender VoiceName          File                 Other Languages\n"
+        " 5  variant         --/M      Alex               !v/Alex              \n"
+        " 5  variant         --/M      male1              !v/m1                \n"
+    )
+    monkeypatch.setattr(speech_corpus.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, listing, ""))
+    missing = speech_corpus.missing_variants("espeak-ng")
+    assert "Alex" not in missing and "m1" not in missing
+    assert "m7" in missing and "klatt3" in missing
+    assert len(missing) == sum(len(v) for v in SPLIT_VARIANTS.values()) - 2
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (sudo apt-get install espeak-ng)")
+def test_missing_variants_parses_the_real_listing():
+    """On the installed espeak-ng: its classic variants (in every version) are found."""
+    from src.data.speech_corpus import missing_variants
+
+    missing = missing_variants(shutil.which("espeak-ng"))
+    assert not {"m1", "m5", "m7", "f3", "f4"} & set(missing)
