@@ -73,3 +73,26 @@ def test_quick_benchmark_json_and_markdown(tmp_path):
         assert _positive(r["math_ms"]["median"]) and _positive(r["sdpa_ms"]["median"]) and _positive(r["sdpa_speedup"])
     table = md.read_text()
     assert "Machine:" in table and "| paraformer | 1 |" in table and "speed-up over transformer_ar" in table
+
+
+def _verdict_for(speedup: float, cer_pf: float, cer_ar: float, weights: str = "best.pt") -> str:
+    from src.training.bench_report import target_verdicts
+
+    decode = [{"model": m, "batch_size": 1, "cer": c, "weights": weights}
+              for m, c in (("paraformer", cer_pf), ("transformer_ar", cer_ar))]
+    result = {"paraformer_speedup_over_ar": {"1": speedup}, "decode": decode, "encoder_attention": [], "train": []}
+    return target_verdicts(result)
+
+
+def test_speedup_target_needs_trained_models_at_a_similar_cer():
+    from src.training.bench_report import SIMILAR_CER, SPEEDUP_TARGET
+
+    fast = SPEEDUP_TARGET + 1
+    assert "meets" in _verdict_for(fast, 0.01, 0.01 + SIMILAR_CER / 2)
+    # Fast, but the AR baseline transcribes far worse: the speed-up is not at a similar CER.
+    assert "MISSES" in _verdict_for(fast, 0.002, 0.002 + 2 * SIMILAR_CER)
+    assert "NOT at a similar CER" in _verdict_for(fast, 0.002, 0.002 + 2 * SIMILAR_CER)
+    # Random weights time the search but say nothing about accuracy.
+    assert "MISSES" in _verdict_for(fast, 0.9, 0.9, weights="random")
+    # Similar CER, too slow.
+    assert "MISSES" in _verdict_for(SPEEDUP_TARGET - 1, 0.01, 0.01)
