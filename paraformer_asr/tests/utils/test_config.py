@@ -133,3 +133,16 @@ def test_train_script_exits_2_on_a_misspelt_key():
     )
     assert proc.returncode == 2, proc.stderr
     assert "batch_sise" in proc.stderr and "batch_size" in proc.stderr
+
+
+def test_long_utterance_configs_change_only_the_utterance_length():
+    """The speed comparison at a similar CER (docs/BENCHMARKS.md) is fair only if each *_long
+    config is its base config on longer utterances: the same model, the same data otherwise.
+    Only the training length may differ (the AR baseline gets more epochs to converge)."""
+    for long_name, base_name in [("paraformer_long", "paraformer_base"), ("transformer_ar_long", "transformer_ar")]:
+        long_cfg = load_config(PROJECT / "configs" / f"{long_name}.yaml")
+        base_cfg = load_config(PROJECT / "configs" / f"{base_name}.yaml")
+        assert long_cfg.data.max_words > base_cfg.data.max_words, long_name
+        expected = load_config(PROJECT / "configs" / f"{base_name}.yaml", [
+            f"data.max_words={long_cfg.data.max_words}", f"training.num_epochs={long_cfg.training.num_epochs}"])
+        assert long_cfg == expected, f"{long_name}.yaml differs from {base_name}.yaml in more than data.max_words and training.num_epochs"
