@@ -16,17 +16,17 @@ eager run bit for bit. No optimizer step is taken, so parameters are untouched.
 from __future__ import annotations
 
 import warnings
-from contextlib import nullcontext
 from typing import Any
 
 import torch
 from torch import nn
 
+from src.utils.amp import AmpChoice
 from src.utils.checkpoint import capture_rng_state, restore_rng_state
 
 
 def compile_or_eager(
-    model: nn.Module, batch: dict[str, Any], device: torch.device, amp_dtype: torch.dtype | None
+    model: nn.Module, batch: dict[str, Any], device: torch.device, amp: AmpChoice
 ) -> nn.Module:
     """``torch.compile(model)`` if one forward+backward on ``batch`` works, else ``model`` (with a warning).
 
@@ -36,8 +36,7 @@ def compile_or_eager(
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     try:
         compiled = torch.compile(model)
-        autocast = torch.autocast("cuda", dtype=amp_dtype) if amp_dtype else nullcontext()
-        with autocast:
+        with amp.autocast():
             losses = compiled(batch["feats"].to(device), batch["feat_lens"].to(device),
                               batch["tokens"].to(device), batch["token_lens"].to(device))
         losses["loss"].backward()

@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 import signal
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from src.training.compile_fallback import compile_or_eager
 from src.training.evaluate import decode_options, evaluate
 from src.training.plots import plot_cif, plot_curves
 from src.training.schedule import lr_at
+from src.utils.amp import AmpChoice, resolve_amp
 from src.utils.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from src.utils.config import ExperimentConfig, config_to_dict, dump_config
 from src.utils.logging import RunLogger
@@ -101,17 +101,14 @@ def build_optimizer(model: torch.nn.Module, cfg: ExperimentConfig) -> torch.opti
     return torch.optim.AdamW(groups, lr=cfg.training.learning_rate, betas=(0.9, 0.98), eps=1e-9)
 
 
-def amp_setup(cfg: ExperimentConfig, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
-    """AMP dtype (None = fp32) and a GradScaler that is only enabled for fp16.
+def amp_setup(cfg: ExperimentConfig, device: torch.device) -> tuple[AmpChoice, torch.amp.GradScaler]:
+    """The autocast precision for ``training.amp`` (src/utils/amp.py) and a GradScaler enabled only for fp16.
 
     bf16 has fp32's exponent range, so gradients cannot underflow and no scaler
     is needed; fp16 needs loss scaling to keep small gradients representable.
     """
-    if device.type != "cuda" or not cfg.training.amp:
-        return None, torch.amp.GradScaler("cuda", enabled=False)
-    # Emulated bf16 (pre-Ampere GPUs) "works" but runs slower than fp32: only native bf16 counts.
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
-    return dtype, torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    amp = resolve_amp(cfg.training.amp, device)
+    return amp, torch.amp.GradScaler("cuda", enabled=amp.uses_grad_scaler)
 
 
 def train(
@@ -151,7 +148,7 @@ def train(
     # Real audio: the training CMVN statistics travel in every checkpoint (eval, infer and serve reuse them).
     cmvn = getattr(train_loader.dataset, "cmvn", None)
     optimizer = build_optimizer(model, cfg)
-    amp_dtype, scaler = amp_setup(cfg, device)
+    amp, scaler = amp_setup(cfg, device)
 
     steps_per_epoch = math.ceil(len(train_loader) / tc.grad_accum_steps)
     total_steps = tc.num_epochs * steps_per_epoch
@@ -184,7 +181,7 @@ def train(
     forward_model = model  # the loop calls forward_model; checkpoints always save `model`, the plain module
     if tc.compile:
         probe = collate([train_loader.dataset[i] for i in next(iter(sampler))])
-        forward_model = compile_or_eager(model, probe, device, amp_dtype)
+        forward_model = compile_or_eager(model, probe, device, amp)
     if world > 1:
         # DDP averages gradients over ranks inside backward; its constructor broadcasts rank 0's weights.
         forward_model = DistributedDataParallel(forward_model, device_ids=[local_rank] if device.type == "cuda" else None)
@@ -197,7 +194,7 @@ def train(
         dump_config(cfg, run_dir / "config.yaml")
     num_params = sum(p.numel() for p in model.parameters())
     logger.info(
-        f"model={cfg.model.name} params={num_params / 1e6:.2f}M device={device} amp={amp_dtype} "
+        f"model={cfg.model.name} params={num_params / 1e6:.2f}M device={device} amp={amp.describe()} "
         f"compiled={forward_model is not model and tc.compile} steps/epoch={steps_per_epoch} total_steps={total_steps} | "
         f"batch {tc.batch_size}/process x {world} processes x {tc.grad_accum_steps} accumulation = "
         f"{tc.batch_size * world * tc.grad_accum_steps} utterances per optimizer step"
@@ -266,8 +263,7 @@ def train(
                 tokens = batch["tokens"].to(device)  # (B, L)
                 token_lens = batch["token_lens"].to(device)  # (B,)
                 # 2. forward: a dict of named scalar losses, "loss" is the weighted total
-                autocast = torch.autocast("cuda", dtype=amp_dtype) if amp_dtype else nullcontext()
-                with autocast:
+                with amp.autocast():  # bf16/fp16 matmuls; weights, optimizer and losses stay fp32
                     losses = forward_model(feats, feat_lens, tokens, token_lens)
                 values = {k: float(v.detach()) for k, v in losses.items()}
                 values, stop_now = distributed.reduce_step_values(values, stop.requested)  # means over ranks
@@ -319,11 +315,13 @@ def train(
 
             # 6. validation: greedy decoding of the whole val split (under DDP each rank scores a shard)
             opts = decode_options(cfg, "greedy", 1)
-            if world == 1:
-                result = evaluate(model, val_loader, tokenizer, device, decode_opts=opts, compute_loss=True)
-            else:
-                shard = evaluate(model, val_loader, tokenizer, device, decode_opts=opts, compute_loss=True, detailed=True)
-                result = distributed.reduce_eval_result(shard, len(val_loader))  # error counts summed over ranks
+            with amp.autocast():  # validated in the precision it trains in (and eval.py/serve use under --amp auto)
+                if world == 1:
+                    result = evaluate(model, val_loader, tokenizer, device, decode_opts=opts, compute_loss=True)
+                else:
+                    shard = evaluate(model, val_loader, tokenizer, device, decode_opts=opts, compute_loss=True,
+                                     detailed=True)
+                    result = distributed.reduce_eval_result(shard, len(val_loader))  # error counts summed over ranks
             n = max(epoch_sums.get("_batches", 1.0), 1.0)
             row = {"epoch": epoch + 1, "step": step, "lr": lr}
             row |= {f"train_{k}": v / n for k, v in epoch_sums.items() if not k.startswith("_")}

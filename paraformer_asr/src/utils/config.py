@@ -149,7 +149,7 @@ class TrainingConfig:
     grad_accum_steps: int = 1
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = True  # only on CUDA: bf16 where supported, else fp16 + GradScaler
+    amp: bool | Literal["auto"] = "auto"  # auto: bf16 where the CPU/GPU has it natively, else fp32 (CUDA: fp16); src/utils/amp.py
     grad_checkpointing: bool = False
     compile: bool = False
     deterministic: bool = False

@@ -51,6 +51,7 @@ TINY = [
     "training.warmup_steps=3",
     "training.device=cpu",
     "training.log_every=1000",
+    "training.amp=false",  # fp32: these tests compare runs bit for bit (bf16 has its own tests)
 ]
 
 

@@ -27,6 +27,7 @@ TINY = [
     "training.warmup_steps=5",
     "training.device=cpu",
     "training.log_every=1000",
+    "training.amp=false",  # fp32: these tests compare runs bit for bit (bf16 has its own tests)
 ]
 
 
