@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python scripts/
 
 import torch  # noqa: E402
 
-from src.training.ablation import VARIANTS, format_table, run_variant  # noqa: E402
+from src.bench.ablation import VARIANTS, format_table, run_variant  # noqa: E402
 from src.utils.config import ConfigError  # noqa: E402
 
 

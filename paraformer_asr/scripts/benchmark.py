@@ -4,7 +4,7 @@
     python scripts/benchmark.py --quick --out /tmp/bench.json                        # seconds; a smoke test
     python scripts/benchmark.py --checkpoint-dir runs --ar-length eos                # trained models
 
-Defaults live in BenchmarkConfig (src/training/benchmark.py); each flag below overrides one.
+Defaults live in BenchmarkConfig (src/bench/benchmark.py); each flag below overrides one.
 Run the full benchmark on an otherwise idle machine: every number is wall-clock time.
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python scripts/benchmark.py` from the project folder
 
-from src.training.bench_report import markdown_report, target_verdicts  # noqa: E402
-from src.training.benchmark import QUICK, BenchmarkConfig, run_benchmark  # noqa: E402
+from src.bench.bench_report import markdown_report, target_verdicts  # noqa: E402
+from src.bench.benchmark import QUICK, BenchmarkConfig, run_benchmark  # noqa: E402
 from src.utils.config import ConfigError  # noqa: E402
 
 

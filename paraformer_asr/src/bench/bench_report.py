@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from src.training.bench_utils import machine_line
+from src.bench.bench_utils import machine_line
 
 SPEEDUP_TARGET = 5.0  # Paraformer greedy vs transformer_ar greedy at batch 1, on the CPU
 # "At a similar CER": a speed-up only counts when both models are trained and their CERs on the

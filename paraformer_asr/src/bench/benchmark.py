@@ -37,7 +37,7 @@ from src.decode.hypothesis import SOS_EOS_ID
 from src.models import build_model
 from src.metrics.asr_metrics import ASRMetrics
 from src.models.encoder import Encoder
-from src.training.bench_utils import PeakMemory, machine_info, summarize, sync, time_interleaved
+from src.bench.bench_utils import PeakMemory, machine_info, summarize, sync, time_interleaved
 from src.training.inference import load_for_inference
 from src.training.trainer import build_optimizer
 from src.utils.config import DataConfig, ExperimentConfig, load_config

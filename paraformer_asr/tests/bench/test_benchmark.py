@@ -9,10 +9,10 @@ import torch
 
 from src.data.tokenizer import CharTokenizer
 from src.models import build_model
-from src.training.benchmark import forced_length_ar_greedy, long_utterances
+from src.bench.benchmark import forced_length_ar_greedy, long_utterances
 from src.utils.config import DataConfig, load_config
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def _load_script():
@@ -76,7 +76,7 @@ def test_quick_benchmark_json_and_markdown(tmp_path):
 
 
 def _verdict_for(speedup: float, cer_pf: float, cer_ar: float, weights: str = "best.pt") -> str:
-    from src.training.bench_report import target_verdicts
+    from src.bench.bench_report import target_verdicts
 
     decode = [{"model": m, "batch_size": 1, "cer": c, "weights": weights}
               for m, c in (("paraformer", cer_pf), ("transformer_ar", cer_ar))]
@@ -85,7 +85,7 @@ def _verdict_for(speedup: float, cer_pf: float, cer_ar: float, weights: str = "b
 
 
 def test_speedup_target_needs_trained_models_at_a_similar_cer():
-    from src.training.bench_report import SIMILAR_CER, SPEEDUP_TARGET
+    from src.bench.bench_report import SIMILAR_CER, SPEEDUP_TARGET
 
     fast = SPEEDUP_TARGET + 1
     assert "meets" in _verdict_for(fast, 0.01, 0.01 + SIMILAR_CER / 2)
