@@ -143,8 +143,10 @@ class BucketBatchSampler(Sampler[list[int]]):
 
 
 def build_tokenizer(cfg: ExperimentConfig) -> CharTokenizer:
-    """The fixed a-z/space/apostrophe alphabet: it covers the toy task and normalised English transcripts."""
-    return CharTokenizer.from_alphabet()
+    """``data.tokenizer``: the fixed a-z/space/apostrophe alphabet (default), or char/BPE from the training manifest."""
+    from src.data.vocab import build_tokenizer as build  # src/data/vocab.py has the choices
+
+    return build(cfg)
 
 
 def build_datasets(

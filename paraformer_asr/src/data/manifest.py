@@ -107,7 +107,7 @@ def encode_transcripts(entries: list[ManifestEntry], tokenizer: CharTokenizer, s
     oov: dict[str, int] = {}
     for e in entries:
         for c in e.text:
-            if c not in tokenizer.token_to_id:
+            if not tokenizer.covers(c):
                 oov[c] = oov.get(c, 0) + 1
     if oov:
         top = ", ".join(f"{c!r} x{n}" for c, n in sorted(oov.items(), key=lambda kv: -kv[1])[:10])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import string
+from collections import Counter
 from collections.abc import Iterable
 
 BLANK_ID = 0
@@ -41,19 +42,34 @@ class CharTokenizer:
         return cls(alphabet)
 
     @classmethod
-    def build(cls, texts: Iterable[str]) -> CharTokenizer:
-        """Vocabulary of every character that occurs in ``texts`` (e.g. training transcripts)."""
-        seen: set[str] = set()
+    def build(cls, texts: Iterable[str], min_count: int = 1) -> CharTokenizer:
+        """Vocabulary of the characters that occur at least ``min_count`` times in ``texts``.
+
+        Any script works (a Mandarin corpus gives a few thousand characters). Rarer
+        characters become ``<unk>``: with min_count > 1 the model also learns to emit
+        ``<unk>`` instead of spreading a handful of examples over many output units.
+        """
+        if min_count < 1:
+            raise ValueError(f"data.char_min_count={min_count} must be >= 1")
+        counts: Counter[str] = Counter()
         for text in texts:
-            seen.update(text)
-        if not seen:
-            raise ValueError("CharTokenizer.build got no characters; pass the training transcripts")
-        return cls(seen)
+            counts.update(text)
+        kept = {c for c, n in counts.items() if n >= min_count}
+        if not kept:
+            raise ValueError(
+                f"CharTokenizer.build kept no characters ({len(counts)} distinct, none seen {min_count}+ times); "
+                "pass the training transcripts or lower data.char_min_count"
+            )
+        return cls(kept)
 
     @property
     def vocab_size(self) -> int:
         """V, including the three specials."""
         return len(self.id_to_token)
+
+    def covers(self, char: str) -> bool:
+        """True if ``char`` has its own id (else it encodes to ``<unk>``)."""
+        return char in self.token_to_id
 
     def encode(self, text: str) -> list[int]:
         """Character ids; characters outside the vocabulary become ``<unk>``."""

@@ -15,6 +15,7 @@ import torch
 
 from src.data.batching import feature_dim
 from src.data.tokenizer import CharTokenizer
+from src.data.vocab import tokenizer_from_json
 from src.models import build_model
 from src.utils.checkpoint import CheckpointError, load_checkpoint
 from src.utils.config import ConfigError, ExperimentConfig, config_from_dict
@@ -33,7 +34,7 @@ def load_for_inference(
         cfg = config_from_dict(state["config"])
     except ConfigError as e:
         raise CheckpointError(f"{ckpt_path}: its stored config does not fit this code ({e})") from None
-    tokenizer = CharTokenizer.from_json(state["tokenizer"])
+    tokenizer = tokenizer_from_json(state["tokenizer"])  # char or BPE
     model = build_model(cfg, tokenizer.vocab_size, feature_dim(cfg))
     model.load_state_dict(state["model"])
     model.to(device).eval()

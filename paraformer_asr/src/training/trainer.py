@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from src.data.batching import build_dataloaders, build_tokenizer, collate, feature_dim
 from src.data.tokenizer import CharTokenizer
+from src.data.vocab import tokenizer_from_json
 from src.models import build_model
 from src.training import distributed
 from src.training.compile_fallback import compile_or_eager
@@ -136,7 +137,7 @@ def train(
         device = torch.device("cuda", local_rank)  # one GPU per process
 
     state = load_checkpoint(resume) if resume else None
-    tokenizer = CharTokenizer.from_json(state["tokenizer"]) if state else build_tokenizer(cfg)
+    tokenizer = tokenizer_from_json(state["tokenizer"]) if state else build_tokenizer(cfg)
     input_dim = feature_dim(cfg)
     model = build_model(cfg, tokenizer.vocab_size, input_dim).to(device)
     if hasattr(model, "grad_checkpointing"):

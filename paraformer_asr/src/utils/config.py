@@ -102,6 +102,11 @@ class DataConfig:
     max_duration: float = 30.0  # seconds; longer utterances are skipped in training
     cache_dir: str = ""  # fbank cache; empty = <manifest folder>/.fbank_cache
     feature_cache: bool = True  # false: recompute fbank every epoch (needed for training-time dither)
+    # Vocabulary (src/data/vocab.py): "alphabet" = fixed a-z, space, apostrophe; "char" = the training
+    # manifest's characters (any script); "bpe" = byte-level BPE trained on the training manifest.
+    tokenizer: Literal["alphabet", "char", "bpe"] = "alphabet"
+    char_min_count: int = 1  # char: rarer characters become <unk>
+    bpe_vocab_size: int = 500  # bpe: V including 3 specials and 256 byte tokens
     # Batching.
     bucket_size_multiplier: int = 20  # sort this many batches' worth by length, then batch
     num_workers: int = 0
