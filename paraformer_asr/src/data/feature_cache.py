@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from src.data.audio import read_wav
+from src.data.audio_backends import read_audio
 from src.data.features import Fbank, feature_hash
 from src.utils.config import FeaturesConfig
 
@@ -61,7 +61,7 @@ class FeatureCache:
             except (ValueError, OSError):
                 pass  # a half-written or damaged entry: recompute and overwrite it
         self.misses += 1
-        feats = self.fbank(read_wav(audio_path, target_sr=self.cfg.sample_rate)).to(torch.float32)  # (T, F)
+        feats = self.fbank(read_audio(audio_path, target_sr=self.cfg.sample_rate)).to(torch.float32)  # (T, F)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         # Write to a temporary name, then rename: DataLoader workers computing the same
         # entry at once never see a partly written file (rename is atomic on POSIX).

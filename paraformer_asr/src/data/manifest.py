@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from src.data.audio import read_wav
+from src.data.audio_backends import AUDIO_SUFFIXES, read_audio  # WAV ours, FLAC/MP3/OGG via ffmpeg
 from src.data.cmvn import GlobalCMVN
 from src.data.feature_cache import FeatureCache
 from src.data.features import Fbank, num_frames
@@ -179,7 +179,7 @@ class ManifestDataset(torch.utils.data.Dataset):
         if self.cache is not None:
             feats = self.cache.get(entry.audio_path)
         else:
-            wave = read_wav(entry.audio_path, target_sr=self.cfg.features.sample_rate)  # (N,)
+            wave = read_audio(entry.audio_path, target_sr=self.cfg.features.sample_rate)  # (N,)
             feats = self.fbank(wave, training=self.training, generator=generator)
         if feats.shape[0] == 0:
             raise ManifestError(
@@ -222,7 +222,7 @@ def compute_cmvn(dataset: ManifestDataset, *, progress: bool = True) -> GlobalCM
             if dataset.cache is not None:
                 feats = dataset.cache.get(entry.audio_path)
             else:
-                feats = dataset.fbank(read_wav(entry.audio_path, target_sr=dataset.cfg.features.sample_rate))
+                feats = dataset.fbank(read_audio(entry.audio_path, target_sr=dataset.cfg.features.sample_rate))
             cmvn.accumulate(feats)
     finally:
         torch.set_num_threads(threads)
@@ -288,7 +288,7 @@ def resolve_audio_inputs(path: str | Path) -> list[tuple[Path, str | None]]:
     """
     path = Path(path)
     if path.is_dir():
-        wavs = sorted(p for p in path.iterdir() if p.suffix.lower() == ".wav")
+        wavs = sorted(p for p in path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)  # .wav, .flac, .mp3, ...
         if not wavs:
             raise ManifestError(f"{path}: the folder holds no .wav files")
         return [(p, None) for p in wavs]

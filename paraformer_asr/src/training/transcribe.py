@@ -26,7 +26,8 @@ from typing import Any
 
 import torch
 
-from src.data.audio import AudioError, read_wav, read_wav_info
+from src.data.audio import AudioError, read_wav_info
+from src.data.audio_backends import audio_duration, is_wav, read_audio
 from src.data.cmvn import GlobalCMVN
 from src.data.features import Fbank
 from src.data.tokenizer import CharTokenizer
@@ -66,7 +67,11 @@ def check_toy_checkpoint(cfg: ExperimentConfig, ckpt_path: str | Path) -> None:
 
 
 def header_seconds(path: Path) -> float | None:
-    """Duration from the WAV header alone, or None where the header cannot say (streaming size, extensible format)."""
+    """Duration from the WAV header alone, or None where the header cannot say (streaming size, extensible format).
+
+    Other formats: FLAC's STREAMINFO or ffprobe (src/data/audio_backends.py)."""
+    if not is_wav(path):
+        return audio_duration(path, exact=False)  # ffprobe's estimate is enough for a limit check
     try:
         sr, channels, width, frames = read_wav_info(path)
     except AudioError:
@@ -148,7 +153,7 @@ class AudioTranscriber:
     def __call__(self, path: Path, reference: str | None = None) -> Transcript:
         start = time.perf_counter()
         self.precheck(path)
-        wave = read_wav(path, target_sr=self.cfg.features.sample_rate)  # (N,)
+        wave = read_audio(path, target_sr=self.cfg.features.sample_rate)  # (N,)
         duration = wave.numel() / self.cfg.features.sample_rate
         check_duration(path, duration, self.max_audio_seconds)  # exact, also where the header could not say
         feats = self.fbank(wave, training=False).to(torch.float32)  # (T, F)
