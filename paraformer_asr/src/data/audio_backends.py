@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from src.data.audio import AudioError, _fmt_payload_offset, _pcm_to_float, read_wav, read_wav_info, resample
+from src.data.audio import AudioError, _decode_wav, _fmt_payload_offset, _pcm_to_float, read_wav, read_wav_info, resample
 
 WAV_SUFFIXES = (".wav", ".wave")
 COMPRESSED_SUFFIXES = (".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".webm")
@@ -114,10 +114,12 @@ def audio_duration(path: str | Path, *, exact: bool = True) -> float:
         return with_rate.numel() / _wav_rate_any(path)
     if path.suffix.lower() == ".flac" and (info := flac_streaminfo(path)) is not None:
         return info[1] / info[0]
-    sr, _, seconds = probe(path)
-    if exact or seconds is None:
-        return sum(b.numel() for b in iter_blocks(path, 1 << 20)) / sr
-    return seconds
+    if not exact:
+        sr, _, seconds = probe(path)
+        if seconds is not None:
+            return seconds
+    sr, blocks = open_stream(path, 1 << 20)
+    return sum(b.numel() for b in blocks) / sr
 
 
 def _wav_rate_any(path: Path) -> int:
@@ -130,23 +132,25 @@ def _wav_rate_any(path: Path) -> int:
 
 
 def _ffmpeg_cmd(path: Path) -> list[str]:
+    # A WAV of 32-bit integer PCM on stdout: the header tells rate and channels (no
+    # ffprobe call), and 32 bits hold 16/24-bit FLAC exactly and MP3 far below audibility.
     # -map 0:a:0: the first audio stream only (an MP3's cover art is a video stream).
     return ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:a:0",
-            "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+            "-f", "wav", "-acodec", "pcm_s32le", "-"]
+
+
+def _ffmpeg_error(path: Path, stderr: bytes) -> AudioError:
+    return AudioError(f"{path}: ffmpeg cannot decode it ({stderr.decode(errors='replace').strip()[:200] or 'no message'}); is it an audio file?")
 
 
 def decode_compressed(path: str | Path) -> tuple[torch.Tensor, int]:
     """((N,) float32 mono at the file's rate, rate) through ffmpeg; channels averaged as for WAV."""
     path = Path(path)
     _need_ffmpeg(path)
-    sr, channels, _ = probe(path)
     res = subprocess.run(_ffmpeg_cmd(path), capture_output=True)
-    if res.returncode != 0:
-        raise AudioError(f"{path}: ffmpeg cannot decode it ({res.stderr.decode(errors='replace').strip()[:200]})")
-    x = np.frombuffer(res.stdout, dtype="<f4")
-    x = x[: len(x) - len(x) % channels].reshape(-1, channels)  # (N, C)
-    mono = x.mean(axis=1) if channels > 1 else x[:, 0]  # (N,)
-    return torch.from_numpy(np.array(mono, dtype=np.float32)), sr  # a copy: frombuffer's array is read-only
+    if res.returncode != 0 or not res.stdout:
+        raise _ffmpeg_error(path, res.stderr)
+    return _decode_wav(res.stdout, str(path))
 
 
 def read_audio(path: str | Path, target_sr: int | None = 16000) -> torch.Tensor:
@@ -167,50 +171,75 @@ def read_audio(path: str | Path, target_sr: int | None = 16000) -> torch.Tensor:
     return wave_t
 
 
-def stream_info(path: str | Path) -> int:
-    """The file's own sample rate (what :func:`iter_blocks` yields)."""
-    path = Path(path)
-    if is_wav(path):
-        try:
-            return read_wav_info(path)[0]
-        except AudioError:
-            return _wav_rate_any(path)
-    _check_suffix(path)
-    return probe(path)[0]
-
-
-def iter_blocks(path: str | Path, block_samples: int) -> Iterator[torch.Tensor]:
-    """(n,) float32 mono blocks of ``block_samples`` (the last may be shorter) at the file's own rate.
+def open_stream(path: str | Path, block_samples: int) -> tuple[int, Iterator[torch.Tensor]]:
+    """``(sample rate, blocks)``: (n,) float32 mono blocks of ``block_samples`` (the last may be
+    shorter) at the file's own rate. Iterate the blocks to the end (or ``close()`` them).
 
     Memory is one block, whatever the file's length: a WAV is read with ``wave`` block by
-    block, other formats come through ffmpeg's stdout pipe.
+    block, other formats come through ffmpeg's stdout pipe as 32-bit PCM WAV.
     """
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: audio file not found")
     if is_wav(path):
-        yield from _wav_blocks(path, block_samples)
-        return
+        try:
+            sr = read_wav_info(path)[0]
+        except AudioError:
+            sr = _wav_rate_any(path)
+        return sr, _wav_blocks(path, block_samples)
     _check_suffix(path)
     _need_ffmpeg(path)
-    _, channels, _ = probe(path)
     proc = subprocess.Popen(_ffmpeg_cmd(path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    header = _read_wav_stream_header(proc.stdout)
+    if header is None:
+        err = proc.stderr.read()
+        proc.wait()
+        raise _ffmpeg_error(path, err)
+    sr, channels = header
+    return sr, _pipe_blocks(proc, path, channels, block_samples)
+
+
+def iter_blocks(path: str | Path, block_samples: int) -> Iterator[torch.Tensor]:
+    """The blocks of :func:`open_stream` without the rate."""
+    yield from open_stream(path, block_samples)[1]
+
+
+def _pipe_blocks(proc: subprocess.Popen, path: Path, channels: int, block_samples: int) -> Iterator[torch.Tensor]:
     try:
-        assert proc.stdout is not None
         frame_bytes = 4 * channels
         while True:
             raw = proc.stdout.read(block_samples * frame_bytes)
             if not raw:
                 break
-            x = np.frombuffer(raw[: len(raw) - len(raw) % frame_bytes], dtype="<f4").reshape(-1, channels)
+            x = _pcm_to_float(raw[: len(raw) - len(raw) % frame_bytes], 4, channels)  # (n, C)
             yield torch.from_numpy(np.ascontiguousarray(x.mean(axis=1), dtype=np.float32))
-        err = proc.stderr.read() if proc.stderr else b""
+        err = proc.stderr.read()
         if proc.wait() != 0:
-            raise AudioError(f"{path}: ffmpeg cannot decode it ({err.decode(errors='replace').strip()[:200]})")
+            raise _ffmpeg_error(path, err)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _read_wav_stream_header(stream) -> tuple[int, int] | None:
+    """Read a piped WAV header up to its ``data`` chunk; ``(sample rate, channels)``, None if not a WAV."""
+    head = stream.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    fmt = None
+    while True:
+        chunk = stream.read(8)
+        if len(chunk) < 8:
+            return None
+        chunk_id, size = struct.unpack("<4sI", chunk)
+        if chunk_id == b"data":
+            return fmt
+        payload = stream.read(size + (size & 1))
+        if chunk_id == b"fmt ":
+            channels, sr = struct.unpack("<HI", payload[2:8])
+            fmt = (sr, channels)
 
 
 def _wav_blocks(path: Path, block_samples: int) -> Iterator[torch.Tensor]:
