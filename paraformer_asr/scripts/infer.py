@@ -24,6 +24,7 @@ from src.data.manifest import ManifestError, resolve_audio_inputs  # noqa: E402
 from src.data.toy_seq2seq import ToySeq2Seq, normalize_text  # noqa: E402
 from src.training.evaluate import decode_options  # noqa: E402
 from src.training.inference import load_features, load_for_inference  # noqa: E402
+from src.training.long_form import LongFormTranscriber  # noqa: E402
 from src.training.transcribe import (  # noqa: E402
     AudioInputError,
     AudioTranscriber,
@@ -48,7 +49,8 @@ def main() -> int:
     parser.add_argument("--output-file", "--output", dest="output_file",
                         help="--audio: JSON with text, tokens, timestamps, duration and rtf per file; otherwise one hypothesis per line")
     parser.add_argument("--max-audio-seconds", type=float,
-                        help="--audio: refuse longer files (default: serve.max_audio_seconds of the checkpoint)")
+                        help="--audio: per-segment limit; longer files are split by the VAD (vad.* settings) into segments "
+                             "of at most vad.max_segment_seconds (default: serve.max_audio_seconds of the checkpoint)")
     parser.add_argument("--dump-features", help="with --text: write {'features': [[...]]} (a service request body)")
     parser.add_argument("--decode-method", choices=["greedy", "beam"], help="default: decode.method of the checkpoint")
     parser.add_argument("--beam-size", type=int, help="default: decode.beam_size of the checkpoint")
@@ -155,8 +157,8 @@ def transcribe_audio(args: argparse.Namespace, model: torch.nn.Module, tokenizer
         inputs = resolve_audio_inputs(args.audio)
         transcriber = AudioTranscriber(model, tokenizer, cfg, cmvn_state=cmvn_state, decode_opts=opts,
                                        max_audio_seconds=limit, device=device)
-        for path, _ in inputs:  # refuse an over-long file before spending time on the others
-            transcriber.precheck(path)
+        # Longer than the per-segment limit: VAD segments decoded in batches (src/training/long_form.py).
+        long_form = LongFormTranscriber(transcriber, cfg.vad)
     except (AudioInputError, ManifestError, AudioError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -164,7 +166,7 @@ def transcribe_audio(args: argparse.Namespace, model: torch.nn.Module, tokenizer
     start = time.perf_counter()
     for path, ref in inputs:
         try:
-            t = transcriber(path, ref)
+            t = long_form(path, ref)
         except (AudioInputError, AudioError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -173,6 +175,11 @@ def transcribe_audio(args: argparse.Namespace, model: torch.nn.Module, tokenizer
         if ref is not None:
             print(f"  ref: {ref}")
         print(f"  hyp: {t.text}")
+        if "segments" in t.extra:  # a long recording: one line per VAD segment
+            print(f"  {len(t.extra['segments'])} speech segment(s) (VAD), times in the whole file:")
+            for seg in t.extra["segments"]:
+                print(f"  [{seg['start']:8.2f} s - {seg['end']:8.2f} s] {seg['text']}")
+            continue
         print(f"  timestamps (s, start of the CIF fire frame): {format_timestamps(t)}")
     wall = time.perf_counter() - start
     audio = sum(t.duration for t in results)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from src.data.audio import write_wav
+from src.data.audio import read_wav, write_wav
 from src.data.tokenizer import CharTokenizer
 from src.models import build_model
 from src.training.transcribe import AudioInputError, check_duration, header_seconds
@@ -157,19 +157,31 @@ def test_infer_manifest_prints_references(trained, corpus):
 
 
 @pytest.mark.slow
-def test_long_audio_is_refused_with_the_limit(trained, tmp_path):
+def test_long_audio_is_split_by_the_vad(trained, corpus, tmp_path):
+    # 61 s (the default per-segment limit serve.max_audio_seconds is 60): the corpus's
+    # utterances with 2 s pauses, repeated; infer transcribes it segment by segment.
+    clips = [read_wav(p) for p in sorted((corpus / "wavs").rglob("*.wav"))]
+    pause = torch.zeros(2 * SR)
+    pieces, n = [], 0
+    while n < 61 * SR:
+        for c in clips:
+            pieces += [c, pause]
+            n += c.numel() + pause.numel()
     long_wav = tmp_path / "long.wav"
-    write_wav(long_wav, np.zeros(61 * SR, dtype=np.float32), SR)  # the default serve.max_audio_seconds is 60
-    res = run("scripts/infer.py", "--checkpoint", trained, "--audio", long_wav)
-    assert res.returncode == 2
-    assert "61.0 s of audio is longer than the limit of 60 s" in res.stderr
-    assert "serve.max_audio_seconds" in res.stderr and "--max-audio-seconds 62" in res.stderr
-    # Raising the limit as the message says lets the file through.
-    res = run("scripts/infer.py", "--checkpoint", trained, "--audio", long_wav, "--max-audio-seconds", "62")
+    write_wav(long_wav, torch.cat(pieces)[: 61 * SR], SR)
+    out = tmp_path / "long.json"
+    res = run("scripts/infer.py", "--checkpoint", trained, "--audio", long_wav, "--output", out)
     assert res.returncode == 0, res.stderr
-    # eval --manifest applies the same limit.
+    assert "speech segment(s) (VAD)" in res.stdout
+    item = json.loads(out.read_text())["files"][0]
+    segments = item["segments"]
+    assert len(segments) >= 5 and item["duration"] == pytest.approx(61.0, abs=1e-3)
+    assert all(0 <= s["start"] < s["end"] <= 61.0 for s in segments)
+    assert all(a["end"] <= b["start"] for a, b in zip(segments, segments[1:]))
+    assert all(s["end"] - s["start"] <= 20.0 for s in segments)  # vad.max_segment_seconds
+    # eval --manifest keeps the limit per utterance.
     manifest = tmp_path / "long.jsonl"
-    manifest.write_text(json.dumps({"audio_filepath": "long.wav", "duration": 61.0, "text": "silence"}) + "\n")
+    manifest.write_text(json.dumps({"audio_filepath": "long.wav", "duration": 61.0, "text": "speech"}) + "\n")
     res = run("scripts/eval.py", "--checkpoint", trained, "--manifest", manifest, "--max-audio-seconds", "30")
     assert res.returncode == 2 and "longer than the limit of 30 s" in res.stderr
 

@@ -221,3 +221,61 @@ def resample(
     y = F.conv1d(xp, kernel.to(dtype), stride=orig)  # (C, new, blocks)
     y = y.transpose(1, 2).reshape(x.shape[0], -1)[:, :n_out]  # (C, N')
     return y.squeeze(0) if squeeze else y
+
+
+class StreamResampler:
+    """:func:`resample` for a signal that arrives in blocks, with flat memory.
+
+    Output column q of the polyphase convolution reads input samples
+    ``[q*orig - W, q*orig + orig + W)`` (``orig`` of the gcd-reduced ratio, W the kernel's
+    half-width). The buffer keeps exactly the samples still needed: it starts with the W
+    zeros :func:`resample` pads on the left, each ``push`` emits every column whose input
+    window is complete, and ``flush`` appends the right padding and trims to
+    ``ceil(N * new_sr / orig_sr)`` samples. The result equals :func:`resample` on the
+    whole signal up to float rounding (tested).
+    """
+
+    def __init__(self, orig_sr: int, new_sr: int, *, zeros: int = 24, rolloff: float = 0.92, beta: float = 8.0) -> None:
+        if orig_sr <= 0 or new_sr <= 0:
+            raise ValueError(f"sample rates must be positive, got {orig_sr} -> {new_sr}")
+        self.identity = orig_sr == new_sr
+        g = math.gcd(int(orig_sr), int(new_sr))
+        self.orig, self.new = orig_sr // g, new_sr // g
+        if not self.identity:
+            self.kernel, self.pad = _sinc_kernel(self.orig, self.new, zeros=zeros, rolloff=rolloff, beta=beta)
+            self.buf = torch.zeros(self.pad)
+        self.num_in = 0
+        self.num_out = 0
+
+    def _emit(self) -> torch.Tensor:
+        k = self.kernel.shape[-1]  # 2W + orig
+        cols = (self.buf.numel() - k) // self.orig + 1 if self.buf.numel() >= k else 0
+        if cols <= 0:
+            return torch.zeros(0)
+        used = self.buf[: k + (cols - 1) * self.orig]
+        y = F.conv1d(used.view(1, 1, -1), self.kernel.to(used.dtype), stride=self.orig)  # (1, new, cols)
+        self.buf = self.buf[cols * self.orig :]
+        return y[0].transpose(0, 1).reshape(-1)  # (cols * new,)
+
+    def push(self, block: torch.Tensor) -> torch.Tensor:
+        """Resampled samples that are final so far (a (n,) float32 block in, any length out)."""
+        block = block.to(torch.float32).reshape(-1)
+        self.num_in += block.numel()
+        if self.identity:
+            self.num_out += block.numel()
+            return block
+        self.buf = torch.cat([self.buf, block])
+        out = self._emit()
+        self.num_out += out.numel()
+        return out
+
+    def flush(self) -> torch.Tensor:
+        """The remaining samples (after the last ``push``)."""
+        if self.identity:
+            return torch.zeros(0)
+        self.buf = torch.cat([self.buf, torch.zeros(self.pad + self.orig)])
+        out = self._emit()
+        total = math.ceil(self.num_in * self.new / self.orig)
+        out = out[: max(0, total - self.num_out)]
+        self.num_out += out.numel()
+        return out

@@ -172,6 +172,21 @@ class DecodeConfig:
 
 
 @dataclass
+class VADConfig:
+    """Energy-based voice activity detection for long recordings (src/data/vad.py, src/training/long_form.py)."""
+
+    frame_ms: float = 10.0  # energy frame (non-overlapping)
+    threshold_db: float = 15.0  # speech: frame energy above the noise floor (a low percentile) by this much
+    noise_percentile: float = 10.0  # which percentile of frame energies is the noise floor
+    min_energy_db: float = -70.0  # never speech below this (dBFS): digital silence gives no segments
+    min_speech_ms: float = 200.0  # shorter bursts (clicks) are dropped
+    min_silence_ms: float = 300.0  # shorter pauses do not end a segment
+    max_segment_seconds: float = 20.0  # longer speech is cut at its quietest frame; must be <= serve.max_audio_seconds
+    pad_ms: float = 100.0  # context kept before and after each segment
+    batch_size: int = 8  # segments decoded together
+
+
+@dataclass
 class ServeConfig:
     max_frames: int = 6000  # 60 s of 10 ms frames
     max_body_bytes: int = 10_000_000
@@ -197,6 +212,7 @@ class ExperimentConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    vad: VADConfig = field(default_factory=VADConfig)
 
 
 # --------------------------------------------------------------------------- #
