@@ -35,10 +35,12 @@ from src.models.subsampling import min_input_frames
 from src.serve.audio_input import AudioFrontEnd
 from src.serve.batcher import DynamicBatcher, Overloaded, ShuttingDown
 from src.serve.fast_json import FastJSONRoute
+from src.serve.long_audio import transcribe_long
 from src.serve.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from src.serve.schemas import DecodeMethod, ErrorResponse, HealthResponse, TranscribeRequest, TranscribeResponse
 from src.serve.validation import InputError, check_beam_size, parse_features
 from src.training.evaluate import decode_options
+from src.training.long_form import word_separator
 from src.utils.config import ExperimentConfig, ServeConfig
 
 log = logging.getLogger("paraformer_asr.serve")
@@ -234,6 +236,17 @@ def create_app(
             beam_size=None if method == "greedy" else beam,
         )
 
+    async def decode_long(request: Request, wave: torch.Tensor, name: str, method: str | None,
+                          beam_size: int | None) -> TranscribeResponse:
+        """Over max_audio_seconds: VAD segments, all submitted to the batcher (src/serve/long_audio.py)."""
+        method, beam = resolve_decode(method, beam_size)
+        fields = await transcribe_long(
+            wave, name, front_end=front_end, vad=cfg.vad, tokenizer=tokenizer, seconds_per_frame=seconds_per_frame,
+            submit=lambda f: request.app.state.batcher.submit(f, method, beam), separator=word_separator(tokenizer))
+        start = request.scope.get(_START_KEY, time.perf_counter())
+        return TranscribeResponse(**fields, latency_ms=round((time.perf_counter() - start) * 1000.0, 2),
+                                  decode_method=method, beam_size=None if method == "greedy" else beam)  # type: ignore[arg-type]
+
     @app.get("/health", response_model=HealthResponse, summary="Model, device and limits")
     async def health() -> HealthResponse:
         return HealthResponse(
@@ -282,7 +295,10 @@ def create_app(
                 "POST (T, F) features to /transcribe, or serve a checkpoint trained on a WAV manifest",
             )
         data, name = await _read_wav_upload(request)
-        feats = await run_in_threadpool(front_end, data, name)  # (T, F); fbank is real work, keep it off the loop
+        wave = await run_in_threadpool(front_end.decode, data, name)  # (N,)
+        if scfg.long_audio and wave.numel() > scfg.max_audio_seconds * cfg.features.sample_rate:
+            return await decode_long(request, wave, name, decode_method, beam_size)
+        feats = await run_in_threadpool(front_end.features, wave, name)  # (T, F); fbank is real work, keep it off the loop
         return await decode_one(request, feats, decode_method, beam_size)
 
     return app

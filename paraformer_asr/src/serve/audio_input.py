@@ -34,12 +34,19 @@ class AudioFrontEnd:
 
     def __call__(self, data: bytes, name: str) -> torch.Tensor:
         """WAV bytes -> (T, num_mel_bins) float32, or :class:`InputError` (415 not WAV, 413 too long, 422 too short)."""
+        return self.features(self.decode(data, name), name)
+
+    def decode(self, data: bytes, name: str) -> torch.Tensor:
+        """WAV bytes -> (N,) float32 at ``sample_rate``, or :class:`InputError` (415 not WAV, 422 empty)."""
         if not data:
             raise InputError(422, "the audio body is empty; expected a WAV file (RIFF/WAVE, integer PCM)")
         try:
-            wave = read_wav_bytes(data, name, target_sr=self.cfg.sample_rate)  # (N,)
+            return read_wav_bytes(data, name, target_sr=self.cfg.sample_rate)  # (N,)
         except AudioError as e:
             raise InputError(415, f"{e}; expected a WAV file (RIFF/WAVE, 8/16/24/32-bit integer PCM)") from None
+
+    def features(self, wave: torch.Tensor, name: str) -> torch.Tensor:
+        """(N,) samples -> (T, F) fbank + CMVN, refusing audio over ``max_audio_seconds`` (413) or too short (422)."""
         seconds = wave.numel() / self.cfg.sample_rate
         if seconds > self.max_audio_seconds:
             raise InputError(

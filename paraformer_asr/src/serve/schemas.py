@@ -45,6 +45,14 @@ class TranscribeRequest(BaseModel):
     )
 
 
+class Segment(BaseModel):
+    """One VAD segment of a long recording."""
+
+    start: float = Field(..., description="Seconds from the start of the file.")
+    end: float = Field(..., description="Seconds from the start of the file (exclusive).")
+    text: str = Field(..., description="The segment's transcript.")
+
+
 class TranscribeResponse(BaseModel):
     """Result of ``POST /transcribe`` and ``POST /transcribe/audio``."""
 
@@ -62,6 +70,11 @@ class TranscribeResponse(BaseModel):
     latency_ms: float = Field(..., description="Server-side time from receiving the request to the answer, queueing included.")
     decode_method: DecodeMethod = Field(..., description="The decode method actually used.")
     beam_size: int | None = Field(..., description="The beam width used (null for greedy).")
+    segments: list[Segment] | None = Field(
+        None,
+        description="Audio longer than max_audio_seconds: the VAD segments decoded one by one (timestamps are "
+        "already offset to the whole file); null for shorter audio, decoded whole.",
+    )
 
 
 class HealthResponse(BaseModel):
@@ -80,7 +93,7 @@ class HealthResponse(BaseModel):
     min_frames: int = Field(..., description="Smallest T accepted (the subsampling front end needs this many frames); shorter inputs get 422.")
     max_frames: int = Field(..., description="Largest T accepted; longer inputs get 413.")
     max_body_bytes: int = Field(..., description="Largest request body accepted; larger ones get 413.")
-    max_audio_seconds: float = Field(..., description="Longest WAV accepted; longer ones get 413.")
+    max_audio_seconds: float = Field(..., description="Longest audio decoded whole; longer WAVs are split into VAD segments of at most this length (serve.long_audio), or get 413 when that is off.")
     max_beam_size: int = Field(..., description="Largest beam_size accepted.")
     max_pending: int = Field(..., description="Most requests queued or decoding at once; more get 503 with Retry-After.")
     batching: bool = Field(..., description="Whether concurrent requests are decoded together (dynamic batching).")

@@ -190,7 +190,8 @@ class VADConfig:
 class ServeConfig:
     max_frames: int = 6000  # 60 s of 10 ms frames
     max_body_bytes: int = 10_000_000
-    max_audio_seconds: float = 60.0
+    max_audio_seconds: float = 60.0  # per segment: longer uploads are split by the VAD (vad.*) unless long_audio is false
+    long_audio: bool = True  # false: audio over max_audio_seconds gets 413 instead of VAD segmentation
     batch_window_ms: float = 10.0  # dynamic batching: how long to collect requests
     max_batch_size: int = 16
     batching: bool = True  # False: one request per forward pass (the baseline for the speed-up)

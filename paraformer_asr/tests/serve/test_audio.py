@@ -98,7 +98,13 @@ def test_truncated_wav_is_415(audio_app, tmp_path):
 
 def test_too_long_and_too_short_audio(audio_app, tmp_path):
     client, *_ = audio_app
+    # Over max_audio_seconds: split by the VAD (tests/serve/test_long_audio.py), not refused ...
     r = client.post("/transcribe/audio", files={"file": ("long.wav", _tone_wav(tmp_path / "l.wav", 2.5))})
+    assert r.status_code == 200 and r.json()["segments"], r.text
+    # ... unless serve.long_audio is off.
+    model, tok, cfg = stub_setup(audio=True, max_audio_seconds=2.0, long_audio=False)
+    with TestClient(create_app(model, tok, cfg, "cpu", cmvn=None)) as plain:
+        r = plain.post("/transcribe/audio", files={"file": ("long.wav", _tone_wav(tmp_path / "l.wav", 2.5))})
     assert r.status_code == 413
     assert "long.wav: 2.5 s of audio is longer than the limit of max_audio_seconds=2.0" in r.json()["detail"]
     r = client.post("/transcribe/audio", files={"file": ("short.wav", _tone_wav(tmp_path / "s.wav", 0.01))})
