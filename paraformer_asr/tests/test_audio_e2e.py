@@ -1,6 +1,6 @@
 """Real audio end to end, in a temporary folder: WAVs -> manifests -> train (tiny) -> eval --manifest -> infer --audio.
 
-The WAVs are espeak-ng speech (scripts/make_speech_data.py --n 6) where espeak-ng is
+The WAVs are espeak-ng speech (scripts/make_speech_data.py --n 6 --text wordlist) where espeak-ng is
 installed, and tones built here otherwise, so the test always runs. The quality of a
 few-step model is not checked; the plumbing (JSON keys, value ranges, timestamps, errors) is.
 """
@@ -57,7 +57,7 @@ def tone_corpus(out: Path) -> None:
 def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("speech")
     if shutil.which("espeak-ng"):
-        res = run("scripts/make_speech_data.py", "--out", out, "--n", "6", "--seed", "0", "--workers", "1")
+        res = run("scripts/make_speech_data.py", "--out", out, "--n", "6", "--seed", "0", "--workers", "1", "--text", "wordlist")
         assert res.returncode == 0, res.stderr
     else:
         tone_corpus(out)

@@ -1,4 +1,9 @@
-"""A synthetic-speech corpus from espeak-ng (used by scripts/make_speech_data.py).
+"""The word-list espeak-ng corpus (``scripts/make_speech_data.py --text wordlist``).
+
+The default corpus (natural sentences, espeak-ng + flite + festival) lives in
+src/data/tts/; this module keeps the earlier corpus byte for byte, because the older
+results in docs/ABLATIONS.md were measured on it, and its variant lists and base
+voices are shared with the new plan.
 
 Each utterance is a few English words from :data:`WORDS`, spoken by espeak-ng with
 a base voice (accent), a variant (speaker: formants, breathiness, pitch range), a
