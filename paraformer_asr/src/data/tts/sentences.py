@@ -81,7 +81,7 @@ def _digits_to_words(match: re.Match[str]) -> str:
     return " " + number_words(int(match.group(0))) + " "
 
 
-def normalise_sentence(raw: str) -> str | None:
+def normalise_sentence(raw: str, words_range: tuple[int, int] = WORDS_PER_SENTENCE) -> str | None:
     """The sentence in the tokenizer's alphabet, or None when it cannot be said faithfully.
 
     Lowercase; curly apostrophes to ``'``; hyphens and dashes to spaces; whole numbers
@@ -89,7 +89,7 @@ def normalise_sentence(raw: str) -> str | None:
     other punctuation removed. Rejected: code/markup characters, decimals and
     numbers glued to letters ("3rd", "1.5"), all-capital words of two or more
     letters (acronyms: an engine spells "IBM" out, so audio and transcript would
-    disagree), non-ASCII letters, and anything outside :data:`WORDS_PER_SENTENCE`.
+    disagree), non-ASCII letters, and anything outside ``words_range`` words.
     """
     s = raw.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
     if not s.isascii() or ACRONYM_OR_GLUED_NUMBER_RE.search(s):
@@ -101,7 +101,7 @@ def normalise_sentence(raw: str) -> str | None:
     s = OUTSIDE_ALPHABET_RE.sub(" ", DASHES_RE.sub(" ", s))
     words = [w.strip("'") for w in s.split()]
     words = [w for w in words if w]
-    if not WORDS_PER_SENTENCE[0] <= len(words) <= WORDS_PER_SENTENCE[1]:
+    if not words_range[0] <= len(words) <= words_range[1]:
         return None
     return " ".join(words)
 
