@@ -6,13 +6,38 @@ the network zero-mean, unit-variance inputs, which makes the first layers'
 initialisation and the learning rate behave as on the toy task. The statistics are
 *global* (one mean/std per mel bin over every training frame), computed once, stored
 in the checkpoint and applied unchanged at train, eval and inference time.
+
+Which frames: short TTS clips and padded recordings are up to half silence. With every
+frame counted, each bin's mean sits between the speech and the silence level and its
+std is inflated by the gap between the two, so speech is squeezed into a fraction of a
+CMVN unit and its statistics shift with the amount of padding. ``accumulate(...,
+frame_range_db=R)`` therefore keeps only frames whose total mel energy is within R dB
+of the utterance's loudest frame (an energy VAD relative to each utterance, so it does
+not depend on the recording level). Silence then maps to large negative values, a
+condition the model learns from silence-padded augmented training data. We chose this
+over per-utterance CMVN because a per-utterance mean depends on how much of the
+utterance is speech (and on its text), while the global statistics stay fixed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import math
+
 import torch
+
+
+def speech_frame_mask(feats: torch.Tensor, frame_range_db: float) -> torch.Tensor:
+    """(T, F) log-mel -> (T,) bool valid_mask: frames within ``frame_range_db`` dB of the loudest.
+
+    A frame's energy is log(sum_b exp(feats[t, b])), the log of its total mel energy;
+    R dB is R ln(10) / 10 in these natural-log units. ``frame_range_db <= 0`` keeps all.
+    """
+    if frame_range_db <= 0 or feats.shape[0] == 0:
+        return torch.ones(feats.shape[0], dtype=torch.bool)
+    energy = torch.logsumexp(feats.to(torch.float64), dim=1)  # (T,)
+    return energy >= energy.max() - frame_range_db * math.log(10.0) / 10.0
 
 
 class GlobalCMVN:
@@ -36,11 +61,12 @@ class GlobalCMVN:
         self.sum_sq = torch.zeros(num_bins, dtype=torch.float64)  # (F,)
         self.count = 0
 
-    def accumulate(self, feats: torch.Tensor) -> None:
-        """Add the frames of one utterance, (T, F)."""
+    def accumulate(self, feats: torch.Tensor, *, frame_range_db: float = 0.0) -> None:
+        """Add the frames of one utterance, (T, F); with ``frame_range_db`` > 0 only its speech frames."""
         if feats.dim() != 2 or feats.shape[1] != self.num_bins:
             raise ValueError(f"CMVN expects (T, {self.num_bins}) features, got {tuple(feats.shape)}")
         f = feats.detach().to(torch.float64)
+        f = f[speech_frame_mask(f, frame_range_db)]  # (T_speech, F)
         self.sum += f.sum(dim=0)
         self.sum_sq += f.square().sum(dim=0)
         self.count += f.shape[0]

@@ -5,7 +5,7 @@ derives each step):
 
     scale to the int16 range -> frames (T, frame_len) -> [dither] -> DC removal
     -> pre-emphasis -> window -> zero-pad to 2^k -> |rfft|^2 -> mel filters
-    -> log(max(., floor))                                   => (T, num_mel_bins)
+    -> log(max(., FLT_EPSILON))                             => (T, num_mel_bins)
 
 It follows Kaldi's ``compute-fbank-feats`` with ``snip_edges=true`` and
 ``use_energy=false``, so the numbers agree with Kaldi's (and torchaudio's
@@ -25,11 +25,16 @@ import torch
 from src.utils.config import FeaturesConfig
 
 # Bump when the fbank computation changes, so cached features are recomputed.
-FBANK_VERSION = 1
+# 2: the default mel floor became FLT_EPSILON (was 1e-10).
+FBANK_VERSION = 2
 
-# Config fields that change the cached (dither-free, un-normalised) features.
-# ``dither`` is training-time noise and ``apply_cmvn`` acts after the cache.
-_CACHE_IRRELEVANT = ("dither", "apply_cmvn")
+# float32 machine epsilon, the floor Kaldi's ComputeFbank applies to the mel energies
+# (std::numeric_limits<float>::epsilon()) and torchaudio's kaldi.fbank copies.
+FLT_EPSILON = 1.1920928955078125e-07
+
+# Config fields that do not change the cached (dither-free, un-normalised) features:
+# ``dither`` is training-time noise; the CMVN options act after the cache.
+_CACHE_IRRELEVANT = ("dither", "apply_cmvn", "cmvn_frame_range_db")
 
 
 def feature_config_dict(cfg: FeaturesConfig) -> dict[str, Any]:
@@ -165,8 +170,10 @@ class Fbank:
         spec = torch.fft.rfft(frames, n=self.fft_size, dim=1)  # (T, K) complex, K = fft_size/2 + 1
         power = spec.real.square() + spec.imag.square()  # (T, K) |X_k|^2
         mel = power @ self._mel.to(dtype).T  # (T, M) energy in each triangular band
-        # The log compresses the dynamic range like loudness perception; the floor
-        # keeps log(0) out of empty bands.
+        # The log compresses the dynamic range like loudness perception. The floor keeps
+        # log(0) out of empty bands; at Kaldi's FLT_EPSILON (log = -15.9) digital silence
+        # sits ~16 nats below speech bands instead of the ~23 a 1e-10 floor gave, which
+        # had stretched the CMVN variance and squeezed speech into a fraction of a unit.
         return torch.log(mel.clamp(min=cfg.energy_floor))  # (T, M)
 
 

@@ -101,7 +101,7 @@ class DataConfig:
     test_manifest: str = ""
     max_duration: float = 30.0  # seconds; longer utterances are skipped in training
     cache_dir: str = ""  # fbank cache; empty = <manifest folder>/.fbank_cache
-    feature_cache: bool = True  # false: recompute fbank every epoch (needed for training-time dither)
+    feature_cache: bool = True  # fbank cache for eval splits and CMVN; training with dither/augment reads waveforms and computes fbank per epoch
     # Vocabulary (src/data/vocab.py): "alphabet" = fixed a-z, space, apostrophe; "char" = the training
     # manifest's characters (any script); "bpe" = byte-level BPE trained on the training manifest.
     tokenizer: Literal["alphabet", "char", "bpe"] = "alphabet"
@@ -126,8 +126,9 @@ class FeaturesConfig:
     dither: float = 1.0  # training only
     low_freq: float = 20.0
     high_freq: float = 0.0  # <= 0 means nyquist + high_freq
-    energy_floor: float = 1e-10
+    energy_floor: float = 1.1920928955078125e-07  # mel energies floored at FLT_EPSILON before the log, as Kaldi and torchaudio
     apply_cmvn: bool = True  # global mean/variance normalisation from training statistics
+    cmvn_frame_range_db: float = 50.0  # CMVN statistics use frames within this many dB of the utterance's loudest (not silence); 0 = all frames
 
 
 @dataclass
@@ -138,6 +139,29 @@ class SpecAugmentConfig:
     num_time_masks: int = 2
     time_mask_width: int = 20
     freq_warp: float = 0.0  # VTLP-style speaker augmentation: spectrum stretched by a random factor in [1 - w, 1 + w]; 0 = off
+
+
+@dataclass
+class AugmentConfig:
+    """Waveform augmentation in training (src/data/augment/), a function of (training.seed, utterance, epoch)."""
+
+    enabled: bool = False  # master switch; false = the pipeline is bit-identical to having no augmentation
+    speed_factors: list[float] = field(default_factory=lambda: [0.9, 1.0, 1.1])  # resampled speed perturbation; [1.0] = off
+    reverb_prob: float = 0.0  # synthetic room impulse response (exponentially decaying noise)
+    rt60_min: float = 0.2  # seconds
+    rt60_max: float = 0.8
+    telephone_prob: float = 0.0  # band-limit to 300-3400 Hz
+    silence_prob: float = 0.0  # pad random leading/trailing silence
+    silence_max_seconds: float = 0.5  # each side
+    silence_noisy_prob: float = 0.5  # padded silence is low-level noise instead of digital zeros
+    noise_prob: float = 0.0  # additive noise at a random SNR
+    snr_db_min: float = 0.0
+    snr_db_max: float = 30.0
+    noise_types: list[str] = field(default_factory=lambda: ["white", "pink", "brown", "babble"])
+    babble_speakers: int = 3  # other training utterances summed into one babble noise
+    gain_prob: float = 0.0  # random peak level
+    gain_db_min: float = -20.0  # dBFS
+    gain_db_max: float = -1.0
 
 
 @dataclass
@@ -210,6 +234,7 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
