@@ -101,6 +101,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.even_shards = even_shards
         self.epoch = 0
         self.start_batch = 0
+        self.epoch_listeners: list = []  # e.g. ManifestDataset.set_epoch: augmentation seeded by the epoch
 
     def set_epoch(self, epoch: int, *, start_batch: int = 0) -> None:
         """Call before each epoch so that the shuffle differs (and all ranks agree).
@@ -110,6 +111,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         """
         self.epoch = epoch
         self.start_batch = start_batch
+        for listener in self.epoch_listeners:
+            listener(epoch)
 
     def _all_batches(self) -> list[list[int]]:
         n = len(self.lengths)
@@ -234,6 +237,9 @@ def build_dataloaders(
             world_size=world_size if split in ("train", "val") else 1,
             even_shards=train,
         )
+        if train and hasattr(ds, "set_epoch"):
+            # DataLoader workers copy the dataset when an epoch's iterator starts, after set_epoch
+            sampler.epoch_listeners.append(ds.set_epoch)
         # A private generator: creating a DataLoader iterator draws a base seed, and drawing it from
         # the global RNG would shift dropout masks between a resumed run and an uninterrupted one.
         loaders[split] = DataLoader(

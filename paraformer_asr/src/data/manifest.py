@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from src.data.audio_backends import AUDIO_SUFFIXES, read_audio  # WAV ours, FLAC/MP3/OGG via ffmpeg
+from src.data.augment import WaveformAugment, augment_generator
 from src.data.cmvn import GlobalCMVN
 from src.data.feature_cache import FeatureCache
 from src.data.features import Fbank, num_frames
@@ -51,6 +52,7 @@ class ManifestEntry:
     duration: float  # seconds, as written in the manifest
     text: str  # normalised
     line: int  # 1-based line number in the manifest, for error messages
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # every other key of the line (eval --group-by)
 
 
 def normalize_text(text: str) -> str:
@@ -96,7 +98,8 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> list[Manifes
             audio = audio if audio.is_absolute() else root / audio
             if check_files and not audio.is_file():
                 raise ManifestError(f"{where}: audio file not found: {audio} (relative paths resolve against {root})")
-            entries.append(ManifestEntry(audio_path=audio, duration=float(duration), text=text, line=line_no))
+            extra = {k: v for k, v in item.items() if k not in REQUIRED_KEYS}
+            entries.append(ManifestEntry(audio_path=audio, duration=float(duration), text=text, line=line_no, extra=extra))
     if not entries:
         raise ManifestError(f"{path}: the manifest holds no utterances")
     return entries
@@ -122,10 +125,12 @@ def encode_transcripts(entries: list[ManifestEntry], tokenizer: CharTokenizer, s
 class ManifestDataset(torch.utils.data.Dataset):
     """Utterances of one manifest as ``(features (T, F) float32, tokens (L,) int64, T, L, text)``.
 
-    Features: cached (un-dithered) or freshly computed fbank, then CMVN if ``cmvn`` is
-    given, then SpecAugment if ``training`` and ``spec_augment.enabled`` (frequency warping,
-    if ``spec_augment.freq_warp`` > 0, comes before CMVN, masking after). Dither is
-    applied only when ``training`` and the cache is off (see feature_cache.py).
+    Features: in training with dither or ``augment.enabled``, the waveform is read, augmented
+    (src/data/augment/, seeded by (training.seed, index, epoch); call :meth:`set_epoch`) and
+    its fbank computed with dither, every epoch; otherwise the cached (un-dithered) fbank,
+    or a fresh one without the cache. Then CMVN if ``cmvn`` is given, then SpecAugment if
+    ``training`` and ``spec_augment.enabled`` (frequency warping, if
+    ``spec_augment.freq_warp`` > 0, comes before CMVN, masking after).
     In training, utterances longer than ``data.max_duration`` are skipped (with one
     warning giving the count).
     """
@@ -165,6 +170,24 @@ class ManifestDataset(torch.utils.data.Dataset):
         if cfg.data.feature_cache:
             cache_dir = Path(cfg.data.cache_dir) if cfg.data.cache_dir else self.manifest.resolve().parent / ".fbank_cache"
             self.cache = FeatureCache(cache_dir, cfg.features)
+        self.augment = WaveformAugment(cfg.augment, sr) if training and cfg.augment.enabled else None
+        # Dither and augmentation act on the waveform, so they bypass the feature cache
+        # (an fbank costs ~2 ms per 10 s of audio; the WAV read is cheaper still).
+        self.waveform_path = training and (self.augment is not None or cfg.features.dither > 0)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch that seeds the waveform augmentation (BucketBatchSampler.set_epoch calls it)."""
+        self.epoch = epoch
+
+    def _read(self, i: int) -> torch.Tensor:
+        return read_audio(self.entries[i].audio_path, target_sr=self.cfg.features.sample_rate)  # (N,)
+
+    def _other_utterance(self, i: int) -> Any:
+        def pick(g: torch.Generator) -> torch.Tensor:
+            j = int(torch.randint(len(self.entries) - 1, (), generator=g)) if len(self.entries) > 1 else 0
+            return self._read(j + (j >= i and len(self.entries) > 1))  # any utterance but i itself
+        return pick
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -176,10 +199,13 @@ class ManifestDataset(torch.utils.data.Dataset):
     def raw_features(self, i: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(T, F) fbank of utterance ``i`` before CMVN and SpecAugment."""
         entry = self.entries[i]
-        if self.cache is not None:
+        if self.cache is not None and not self.waveform_path:
             feats = self.cache.get(entry.audio_path)
         else:
-            wave = read_audio(entry.audio_path, target_sr=self.cfg.features.sample_rate)  # (N,)
+            wave = self._read(i)  # (N,)
+            if self.augment is not None:
+                g = augment_generator(self.cfg.training.seed, i, self.epoch)
+                wave, _ = self.augment(wave, g, other_utterance=self._other_utterance(i))  # (N',)
             feats = self.fbank(wave, training=self.training, generator=generator)
         if feats.shape[0] == 0:
             raise ManifestError(
@@ -190,7 +216,7 @@ class ManifestDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int, int, str]:
         generator = None
-        if self.training and (self.cfg.spec_augment.enabled or (self.cache is None and self.cfg.features.dither > 0)):
+        if self.training and (self.cfg.spec_augment.enabled or self.cfg.features.dither > 0):
             # Drawn from the global RNG: reproducible from training.seed (and resumable
             # with its RNG state), different every epoch, and different per DataLoader
             # worker, whose global RNG torch seeds from a fresh base seed each epoch.
@@ -209,8 +235,13 @@ class ManifestDataset(torch.utils.data.Dataset):
 
 
 def compute_cmvn(dataset: ManifestDataset, *, progress: bool = True) -> GlobalCMVN:
-    """Global CMVN over every utterance of ``dataset`` (un-dithered, un-augmented features)."""
+    """Global CMVN over every utterance of ``dataset`` (un-dithered, un-augmented features).
+
+    Only frames within ``features.cmvn_frame_range_db`` of each utterance's loudest enter
+    the statistics (see cmvn.py): they describe speech, not the silence around it.
+    """
     cmvn = GlobalCMVN(dataset.cfg.features.num_mel_bins)
+    range_db = dataset.cfg.features.cmvn_frame_range_db
     # One utterance's fbank is a few small ops (a (T, 512) FFT, a (T, 257) x (257, 80)
     # matmul): intra-op threads only add synchronisation, which on a busy CPU made this
     # first pass ~50x slower. So it runs single-threaded, and the setting is restored.
@@ -223,7 +254,7 @@ def compute_cmvn(dataset: ManifestDataset, *, progress: bool = True) -> GlobalCM
                 feats = dataset.cache.get(entry.audio_path)
             else:
                 feats = dataset.fbank(read_audio(entry.audio_path, target_sr=dataset.cfg.features.sample_rate))
-            cmvn.accumulate(feats)
+            cmvn.accumulate(feats, frame_range_db=range_db)
     finally:
         torch.set_num_threads(threads)
     return cmvn
