@@ -18,7 +18,8 @@ import torch  # noqa: E402
 from src.data.batching import build_dataloaders, feature_dim  # noqa: E402
 from src.data.audio import AudioError  # noqa: E402
 from src.data.manifest import ManifestError  # noqa: E402
-from src.training.evaluate import decode_options, evaluate, manifest_audio_seconds, manifest_loader  # noqa: E402
+from src.metrics.grouped import format_table  # noqa: E402
+from src.training.evaluate import decode_options, evaluate, group_by_fields, manifest_audio_seconds, manifest_loader  # noqa: E402
 from src.training.inference import load_for_inference  # noqa: E402
 from src.training.transcribe import AudioInputError, check_audio_checkpoint  # noqa: E402
 from src.utils.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
@@ -38,6 +39,10 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, help="default: training.batch_size of the checkpoint")
     parser.add_argument("--max-utterances", type=int, default=0, help="score only the first N (0 = all)")
     parser.add_argument("--detailed", action="store_true", help="add per-utterance ref/hyp and the worst errors")
+    parser.add_argument("--group-by", action="append", default=[], metavar="KEY[:EDGES]",
+                        help="also score per value of this manifest field (repeatable), e.g. snr_db, engine, "
+                             "lead_silence_s:0.1,0.3; numbers are binned (SNR: clean/>=30/20-30/10-20/<10 dB); "
+                             "the table goes to stderr, the scores into the JSON's 'groups'")
     parser.add_argument("--output", help="write the JSON here (it is always printed)")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args()
@@ -73,7 +78,17 @@ def main() -> int:
         return 2
     with torch.inference_mode():
         result = evaluate(model, loader, tokenizer, device, decode_opts=decode_options(cfg, method, beam_size),
-                          detailed=args.detailed)
+                          detailed=args.detailed or bool(args.group_by))
+    if args.group_by:
+        try:
+            result["groups"] = group_by_fields(result, loader, args.group_by)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if not args.detailed:
+            result.pop("utterances"), result.pop("worst")
+        for key, groups in result["groups"].items():
+            print(format_table(key, groups, {k: result[k] for k in ("cer", "wer", "num_utterances")}) + "\n", file=sys.stderr)
     source = {"manifest": str(args.manifest)} if args.manifest else {"split": args.split}
     result = {"checkpoint": str(args.checkpoint), **source, "decode_method": method, "beam_size": beam_size, **result}
     if audio_seconds is not None:
@@ -86,7 +101,7 @@ def main() -> int:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text + "\n")
     summary = {k: result[k] for k in ("cer", "wer", "token_accuracy", "sequence_accuracy", "num_utterances",
-                                      "decode_seconds", "audio_seconds", "rtf") if k in result}
+                                      "decode_seconds", "audio_seconds", "rtf", "groups") if k in result}
     print(json.dumps(summary, indent=2) if args.detailed else text)
     return 0
 

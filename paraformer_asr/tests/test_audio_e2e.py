@@ -218,3 +218,24 @@ def test_checkpoint_and_input_mismatch(trained, corpus, tmp_path):
     res = run("scripts/infer.py", "--checkpoint", trained, "--text", "hello")
     assert res.returncode == 2 and "was trained on audio (data.dataset=manifest)" in res.stderr
     assert "--audio file.wav" in res.stderr
+
+
+@pytest.mark.slow
+def test_eval_group_by_manifest_fields(trained, corpus, tmp_path):
+    # the training manifest with condition fields added, as the robust-speech test sets carry them
+    lines = [json.loads(line) for line in (corpus / "train.jsonl").read_text().splitlines()]
+    for i, line in enumerate(lines):
+        line["audio_filepath"] = str(corpus / line["audio_filepath"])
+        line.update(snr_db=[None, 35.0, 25.0, 5.0][i], engine=["a", "b", "a", "b"][i])
+    manifest = tmp_path / "conditions.jsonl"
+    manifest.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    res = run("scripts/eval.py", "--checkpoint", trained, "--manifest", manifest, "--group-by", "snr_db",
+              "--group-by", "engine")
+    assert res.returncode == 0, res.stderr
+    result = json.loads(res.stdout)
+    snr = result["groups"]["snr_db"]
+    assert list(snr) == ["clean", ">=30 dB", "20-30 dB", "<10 dB"]
+    assert all(g["num_utterances"] == 1 for g in snr.values())
+    assert sum(g["num_utterances"] for g in result["groups"]["engine"].values()) == 4
+    assert "utterances" not in result  # only with --detailed
+    assert "snr_db" in res.stderr and "20-30 dB" in res.stderr and "all" in res.stderr  # the printed table

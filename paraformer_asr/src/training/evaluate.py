@@ -134,3 +134,31 @@ def manifest_audio_seconds(dataset: Any, max_audio_seconds: float = 0.0) -> floa
         check_duration(e.audio_path, seconds, max_audio_seconds)
         total += seconds
     return total
+
+
+def group_by_fields(result: dict[str, Any], loader: DataLoader, specs: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per-group scores for each ``--group-by`` spec (see src/metrics/grouped.py).
+
+    ``result`` must come from ``evaluate(..., detailed=True)`` over ``loader``, an unshuffled
+    manifest loader: its batch sampler gives the dataset index of every scored utterance.
+    """
+    from src.metrics.grouped import group_labels, grouped_scores, parse_group_spec
+
+    dataset = loader.dataset
+    if not hasattr(dataset, "entries"):
+        raise ValueError("--group-by needs manifest data (a JSONL manifest with the field); the toy task has no fields")
+    order = [i for batch in loader.batch_sampler for i in batch]
+    utts = result["utterances"]
+    if len(order) != len(utts):
+        raise RuntimeError(f"{len(utts)} scored utterances but the sampler lists {len(order)}")
+    refs, hyps = [u["ref"] for u in utts], [u["hyp"] for u in utts]
+    out = {}
+    for spec in specs:
+        key, edges = parse_group_spec(spec)
+        values = [dataset.entries[i].extra.get(key) for i in order]
+        if all(v is None for v in values):
+            fields = sorted({k for i in order for k in dataset.entries[i].extra})
+            raise ValueError(f"--group-by {key}: no utterance of the manifest has this field; its fields are: "
+                             f"{', '.join(fields) or 'none beyond audio_filepath, duration, text'}")
+        out[key] = grouped_scores(refs, hyps, group_labels(values, key, edges))
+    return out
