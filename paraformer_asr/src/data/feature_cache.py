@@ -10,9 +10,10 @@ feature option (``features.*`` except ``dither``/``apply_cmvn``) selects a new k
 and the old entry is simply never read again. Stale entries are not deleted; remove
 the folder to reclaim space.
 
-Dither is *not* applied when features come from the cache: it would have to be added
-to the waveform before the FFT, which the cache exists to avoid. Set
-``data.feature_cache=false`` to recompute features every epoch with dither.
+Entries hold no dither, which is new noise on every pass. The training split therefore
+bypasses the cache whenever ``features.dither > 0`` or ``augment.enabled`` (it reads the
+WAV and computes the fbank per item, see manifest.py); the cache serves the CMVN pass,
+dev/test, eval and dither-free training.
 """
 
 from __future__ import annotations
