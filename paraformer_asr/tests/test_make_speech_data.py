@@ -22,7 +22,8 @@ SCRIPT = ROOT / "scripts" / "make_speech_data.py"
 OOD_SCRIPT = ROOT / "scripts" / "make_ood_speech.py"
 HAVE_FORTUNES = Path("/usr/share/games/fortunes").is_dir()
 INSTALLED = [e for e in ("espeak-ng", "flite", "festival") if shutil.which("text2wave" if e == "festival" else e)]
-CONDITION_KEYS = {"engine", "voice", "speed", "rate_wpm", "pitch", "lead_silence_s", "trail_silence_s", "snr_db", "peak_dbfs"}
+CONDITION_KEYS = {"engine", "voice", "speed", "rate_wpm", "pitch", "lead_silence_s", "trail_silence_s", "snr_db", "peak_dbfs",
+                  "snr_band", "silence_band"}  # fmt: skip
 
 
 def read_jsonl(path: Path) -> list[dict]:

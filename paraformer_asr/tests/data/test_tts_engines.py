@@ -100,7 +100,11 @@ def test_manifest_line_records_the_conditions():
     line = manifest_line(utterance("espeak-ng", "en-us+m7", 40, speed=160 / 175, snr_db=23.456), 16000)
     assert line["rate_wpm"] == 160 and line["pitch"] == 40 and line["snr_db"] == 23.46
     assert line["duration"] == 1.0 and line["lead_silence_s"] == 0.2 and line["peak_dbfs"] == -6.0
-    assert manifest_line(utterance("flite", "slt", None), 8000)["rate_wpm"] is None
+    assert (line["snr_band"], line["silence_band"]) == ("20-30 dB", "0-0.25 s")
+    clean = manifest_line(utterance("flite", "slt", None, lead_silence_s=0.0, trail_silence_s=0.3), 8000)
+    assert clean["rate_wpm"] is None and (clean["snr_band"], clean["silence_band"]) == ("clean", "0.25-0.5 s")
+    assert render.snr_band(30.0) == "30-40 dB" and render.snr_band(29.99) == "20-30 dB"
+    assert render.silence_band(0.0, 0.0) == "none"
 
 
 def test_a_missing_voice_names_its_package(monkeypatch):

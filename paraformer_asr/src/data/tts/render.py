@@ -3,7 +3,10 @@
 The recorded conditions go into every manifest line, so ``eval.py --group-by KEY``
 can break scores down by them: ``engine``, ``voice``, ``speed``, ``rate_wpm`` and
 ``pitch`` (espeak-ng only, else null), ``lead_silence_s``, ``trail_silence_s``,
-``snr_db`` (null when clean) and ``peak_dbfs``.
+``snr_db`` (null when clean) and ``peak_dbfs``, plus two categorical copies for a
+per-condition table: ``snr_band`` ("clean" or a 10 dB band such as "20-30 dB") and
+``silence_band`` (the longer of the two pads: "none", "0-0.25 s" or "0.25-0.5 s"; the
+last band is open-ended).
 
 Order of operations: synthesise, resample to 16 kHz with our own resampler, pad with
 digital silence, add white noise at the planned SNR (over the whole signal, with its
@@ -14,6 +17,7 @@ level comes last so that ``peak_dbfs`` is the file's true peak.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -71,6 +75,22 @@ def relative_wav_path(utt: Utterance) -> str:
     return f"wavs/{utt.split}/{utt.split}_{utt.index:06d}.wav"
 
 
+def snr_band(snr_db: float | None) -> str:
+    """"clean", or the 10 dB band holding the SNR ("20-30 dB")."""
+    if snr_db is None:
+        return "clean"
+    low = 10 * math.floor(snr_db / 10)
+    return f"{low}-{low + 10} dB"
+
+
+def silence_band(lead_s: float, trail_s: float) -> str:
+    """The longer pad's band: "none", "0-0.25 s" or "0.25-0.5 s" (open-ended above)."""
+    longest = max(lead_s, trail_s)
+    if longest <= 0:
+        return "none"
+    return "0-0.25 s" if longest < 0.25 else "0.25-0.5 s"
+
+
 def manifest_line(utt: Utterance, num_samples: int) -> dict[str, object]:
     """NeMo's three keys plus the recorded conditions (see the module docstring)."""
     return {
@@ -86,6 +106,8 @@ def manifest_line(utt: Utterance, num_samples: int) -> dict[str, object]:
         "trail_silence_s": round(utt.trail_silence_s, 4),
         "snr_db": None if utt.snr_db is None else round(utt.snr_db, 2),
         "peak_dbfs": round(utt.peak_dbfs, 2),
+        "snr_band": snr_band(utt.snr_db),
+        "silence_band": silence_band(utt.lead_silence_s, utt.trail_silence_s),
     }
 
 
