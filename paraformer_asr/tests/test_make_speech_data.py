@@ -158,7 +158,9 @@ def test_missing_variants_are_named(monkeypatch):
         " 5  variant         --/M      Alex               !v/Alex              \n"
         " 5  variant         --/M      male1              !v/m1                \n"
     )
-    monkeypatch.setattr(speech_corpus.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, listing, ""))
+    from src.data.tts import espeak
+
+    monkeypatch.setattr(espeak.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, listing, ""))
     missing = speech_corpus.missing_variants("espeak-ng")
     assert "Alex" not in missing and "m1" not in missing
     assert "m7" in missing and "klatt3" in missing

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ import numpy as np
 import torch
 
 from src.data.audio import read_wav, read_wav_info, resample, write_wav
+from src.data.tts import espeak as espeak_engine
 
 # Only a-z and apostrophes, so every transcript fits the default CharTokenizer alphabet.
 WORDS = """
@@ -75,12 +74,7 @@ PITCH = (30, 70)  # espeak-ng -p, 0..99; its default is 50
 WORDS_PER_SENTENCE = (2, 4)
 SAMPLE_RATE = 16000
 
-INSTALL_HINT = (
-    "espeak-ng was not found on PATH; it is needed to synthesise speech. Install it with\n"
-    "  sudo apt-get install espeak-ng     (Debian/Ubuntu)\n"
-    "  brew install espeak-ng             (macOS)\n"
-    "and run the command again."
-)
+INSTALL_HINT = espeak_engine.INSTALL_HINT
 
 
 class EspeakMissingError(RuntimeError):
@@ -104,7 +98,7 @@ class Utterance:
 
 
 def espeak_path() -> str:
-    path = shutil.which("espeak-ng")
+    path = espeak_engine.find()
     if path is None:
         raise EspeakMissingError(INSTALL_HINT)
     return path
@@ -116,9 +110,7 @@ def missing_variants(espeak: str) -> list[str]:
     espeak-ng silently speaks with the plain base voice when asked for an unknown
     variant, so an older installation would give a different corpus without a word.
     """
-    proc = subprocess.run([espeak, "--voices=variant"], capture_output=True, text=True)
-    # Lines like " 5  variant  --/M  Alex  !v/Alex": the file name is what "+name" selects.
-    known = {tok.split("/", 1)[1] for line in proc.stdout.splitlines() for tok in line.split() if tok.startswith("!v/")}
+    known = espeak_engine.known_voices(espeak)
     return [v for variants in SPLIT_VARIANTS.values() for v in variants if v not in known]
 
 
@@ -170,10 +162,8 @@ def synthesize(utt: Utterance, seed: int, espeak: str = "espeak-ng") -> torch.Te
     """(N,) float32 speech at 16 kHz for one planned utterance."""
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "out.wav"
-        cmd = [espeak, "-v", utt.voice, "-s", str(utt.rate), "-p", str(utt.pitch), "-w", str(raw), utt.text]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0 or not raw.is_file():
-            raise RuntimeError(f"espeak-ng failed for voice {utt.voice!r} (exit {proc.returncode}): {proc.stderr.strip()}")
+        speed = utt.rate / espeak_engine.DEFAULT_WPM  # espeak_engine.wpm(speed) == utt.rate
+        espeak_engine.synthesize(espeak, text=utt.text, voice=utt.voice, speed=speed, pitch=utt.pitch, out=raw)
         wave, sr = read_wav(raw, target_sr=None), read_wav_info(raw)[0]
     x = resample(wave, sr, SAMPLE_RATE)  # (N,) espeak-ng speaks at 22050 Hz
     x = x / x.abs().max().clamp(min=1e-6) * utt.peak
