@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, for `import src`
 
-from src.training.ablation import machine_info, markdown_table, run_ablation, verdicts  # noqa: E402
+from src.bench.ablation import machine_info, markdown_table, run_ablation, verdicts  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@
     python scripts/benchmark.py --quick --out /tmp/bench.json                        # seconds; a smoke test
     python scripts/benchmark.py --profile --profile-out docs/profile_128.txt         # + where the time goes
 
-Defaults live in BenchmarkConfig (src/training/benchmark.py); each flag below overrides one.
+Defaults live in BenchmarkConfig (src/bench/benchmark.py); each flag below overrides one.
 Run the full benchmark on an otherwise idle machine: every number is wall-clock time.
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, for `import src`
 
-from src.training.bench_report import markdown_report, target_verdicts, write_profiles  # noqa: E402
-from src.training.benchmark import QUICK, BenchmarkConfig, run_benchmark  # noqa: E402
+from src.bench.bench_report import markdown_report, target_verdicts, write_profiles  # noqa: E402
+from src.bench.benchmark import QUICK, BenchmarkConfig, run_benchmark  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

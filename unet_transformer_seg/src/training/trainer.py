@@ -46,6 +46,7 @@ from src.training.compile_fallback import compile_or_eager
 from src.training.evaluate import autocast_context, evaluate
 from src.training.plots import plot_curves, plot_predictions
 from src.training.schedule import lr_at
+from src.utils.amp import AmpChoice, AmpSetting, keep_norms_fp32, resolve_amp
 from src.utils.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from src.utils.config import ExperimentConfig, config_to_dict, dump_config
 from src.utils.logging import RunLogger
@@ -80,25 +81,24 @@ class _StopOnSigint:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def amp_dtype(enabled: bool, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: None (fp32) off CUDA or when disabled, bf16 where the GPU does it natively, else fp16.
-
-    ``including_emulation=False``: pre-Ampere GPUs report bf16 as "supported" through
-    slow emulation; fp16 with a GradScaler is the faster choice there.
-    """
-    if not enabled or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+def amp_dtype(setting: AmpSetting, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``training.amp`` on ``device``: None (fp32), bf16 or fp16 (src/utils/amp.py)."""
+    return resolve_amp(setting, device).dtype
 
 
-def setup_amp(enabled: bool, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
-    """(autocast dtype or None, GradScaler). CUDA only: bf16 if supported, else fp16 + an active scaler.
+def setup_amp(setting: AmpSetting, device: torch.device) -> tuple[AmpChoice, torch.amp.GradScaler]:
+    """(the resolved precision, GradScaler). The scaler is active only for fp16 (CUDA without native bf16).
 
     bf16 has fp32's exponent range, so its gradients do not underflow and need no
-    scaling; fp16 does, hence the GradScaler. On the CPU training stays in fp32.
+    scaling; fp16 does, hence the GradScaler.
     """
-    dtype = amp_dtype(enabled, device)
-    return dtype, torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    choice = resolve_amp(setting, device)
+    return choice, torch.amp.GradScaler("cuda", enabled=choice.uses_grad_scaler)
+
+
+def use_channels_last(setting: bool | str, device: torch.device) -> bool:
+    """``training.channels_last``: auto = on the CPU (oneDNN's convs measured faster in NHWC, fp32 and bf16)."""
+    return device.type == "cpu" if setting == "auto" else bool(setting)
 
 
 def build_optimizer(model: nn.Module, cfg: ExperimentConfig) -> torch.optim.AdamW:
@@ -169,15 +169,18 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
         # BatchNorm statistics over the global batch instead of each rank's share
         # (docs/DISTRIBUTED.md). Same state_dict keys, so checkpoints load into BatchNorm2d.
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    if t.channels_last:
+    channels_last = use_channels_last(t.channels_last, device)
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    keep_norms_fp32(model)  # under autocast the norms compute in fp32 (no-op in an fp32 run)
     if rank > 0:
         seed_everything(t.seed + 1000 * rank, t.deterministic)  # own dropout draws per rank
     loss_fn = build_loss(cfg.loss, cfg.model.num_classes, cfg.data.ignore_index)
     names = class_names(cfg)
     metrics = SegMetrics(cfg.model.num_classes, cfg.data.ignore_index, names)
     optimizer = build_optimizer(model, cfg)
-    autocast_dtype, scaler = setup_amp(t.amp, device)
+    amp, scaler = setup_amp(t.amp, device)
+    autocast_dtype = amp.dtype
 
     step, epoch, best_metric, train_time = 0, 0, -math.inf, 0.0
     history: list[dict[str, Any]] = []
@@ -216,14 +219,15 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
     if t.compile:
         probe = [train_loader.dataset[i] for i in train_loader.sampler.indices()[:t.batch_size]]
         images = torch.stack([x for x, _ in probe]).to(device)  # (B, 3, H, W)
-        if t.channels_last:
+        if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         forward = compile_or_eager(model, images, torch.stack([m for _, m in probe]).to(device), loss_fn,
                                    autocast_dtype=autocast_dtype, warn=log.info)
     if world > 1:
         # DDP averages gradients over ranks inside backward; its constructor broadcasts rank 0's weights.
         forward = DistributedDataParallel(forward, device_ids=[dinfo.local_rank] if device.type == "cuda" else None)
-    log.info(f"model {cfg.model.name}: {n_params / 1e6:.3f}M parameters | device {device} | "
+    log.info(f"model {cfg.model.name}: {n_params / 1e6:.3f}M parameters | device {device} | amp={amp.describe()} | "
+             f"{'channels_last' if channels_last else 'NCHW'} | "
              f"{steps_per_epoch} steps/epoch x {num_epochs} epochs = {total_steps} steps | run {run_dir}")
     if world > 1:
         log.info(f"DDP: {world} processes | batch {t.batch_size}/process x {world} processes x {accum} "
@@ -280,7 +284,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                         images, masks = next(batches)
                         images = images.to(device, non_blocking=True)  # (B, 3, H, W)
                         masks = masks.to(device, non_blocking=True)  # (B, H, W)
-                        if t.channels_last:
+                        if channels_last:
                             images = images.contiguous(memory_format=torch.channels_last)
                         with autocast_context(device, autocast_dtype):
                             logits = forward(images)  # (B, K, H, W)
@@ -328,7 +332,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                 # checkpoint's); the confusion matrices are summed, so scores are global.
                 distributed.broadcast_buffers(model)
                 val, vis = evaluate(model, val_loader, metrics=metrics, device=device, loss_fn=loss_fn,
-                                    autocast_dtype=autocast_dtype, channels_last=t.channels_last, keep=t.num_vis)
+                                    autocast_dtype=autocast_dtype, channels_last=channels_last, keep=t.num_vis)
                 val = distributed.reduce_val_results(val, metrics, len(val_loader.sampler))
                 n_steps = max(sums.pop("steps", 0.0), 1.0)
                 lr = lr_at(max(step - 1, 0), base_lr=t.learning_rate, warmup_steps=t.warmup_steps,

@@ -108,8 +108,10 @@ class TrainingConfig:
     grad_accum_steps: int = 1
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = True  # only on CUDA: bf16 where supported, else fp16 + GradScaler
-    channels_last: bool = False
+    # auto: bf16 autocast on a CPU with native bf16 (amx_bf16/avx512_bf16/Arm bf16) and on CUDA
+    # (fp16 + GradScaler on GPUs without native bf16); fp32 otherwise. src/utils/amp.py says why.
+    amp: bool | Literal["auto"] = "auto"
+    channels_last: bool | Literal["auto"] = "auto"  # auto: channels_last on the CPU, where it measured faster
     grad_checkpointing: bool = False
     compile: bool = False
     sync_batchnorm: bool = False  # DDP on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)

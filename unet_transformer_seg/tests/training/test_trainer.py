@@ -182,7 +182,7 @@ def test_channels_last_matches_default_layout(tmp_path, monkeypatch):
     """
     monkeypatch.setattr(trainer_mod, "build_optimizer", lambda model, cfg: torch.optim.SGD(model.parameters(), lr=0.1))
     common = ["training.max_steps=2"]
-    plain = train(tiny(*common), run_dir(tmp_path, "nchw"), console=False)
+    plain = train(tiny(*common, "training.channels_last=false"), run_dir(tmp_path, "nchw"), console=False)
     cl = train(tiny(*common, "training.channels_last=true"), run_dir(tmp_path, "nhwc"), console=False)
     a, b = _final_weights(plain), _final_weights(cl)
     for k in a:
@@ -190,6 +190,8 @@ def test_channels_last_matches_default_layout(tmp_path, monkeypatch):
     assert plain["history"][0]["train_loss"] == pytest.approx(cl["history"][0]["train_loss"], rel=1e-5)
 
 
-def test_amp_is_off_on_cpu():
-    dtype, scaler = trainer_mod.setup_amp(True, torch.device("cpu"))
-    assert dtype is None and not scaler.is_enabled()
+def test_channels_last_auto_is_on_for_the_cpu_only():
+    assert trainer_mod.use_channels_last("auto", torch.device("cpu"))
+    assert not trainer_mod.use_channels_last("auto", torch.device("cuda"))
+    assert trainer_mod.use_channels_last(True, torch.device("cuda"))
+    assert not trainer_mod.use_channels_last(False, torch.device("cpu"))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from src.training.ablation import machine_info, run_ablation, verdicts
+from src.bench.ablation import machine_info, run_ablation, verdicts
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny.yaml"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from src.training.bench_utils import machine_info as bench_machine_info
+from src.bench.bench_utils import machine_info as bench_machine_info
 from src.training.compare import load_runs, markdown_table, summarize
 
 TARGET_DICE = 0.95

@@ -32,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from src.losses import build_loss
 from src.models import build_model
-from src.training.bench_utils import PeakMemory, machine_info, sync, time_throughput
+from src.bench.bench_utils import PeakMemory, machine_info, sync, time_throughput
 from src.training.trainer import build_optimizer
 from src.utils.config import ExperimentConfig, load_config
 from src.utils.tensor_utils import resolve_device

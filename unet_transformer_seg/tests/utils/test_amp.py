@@ -1,0 +1,117 @@
+"""The precision choice (src/utils/amp.py) with the CPU's capabilities mocked, and the fp32 norm hooks."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+from src.utils import amp as amp_mod
+from src.utils.amp import AmpChoice, cpu_bf16_capability, keep_norms_fp32, parse_amp, resolve_amp
+
+CPU = torch.device("cpu")
+SPR = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile avx512_fp16\n"
+COOPER = "flags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n"
+EPYC_ZEN3 = "flags\t\t: fpu sse2 avx2 fma\n"
+GRAVITON3 = "processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n"
+GRAVITON2 = "Features\t: fp asimd crc32 atomics\n"
+
+
+@pytest.mark.parametrize("cpuinfo, native, why", [
+    (SPR, True, "cpu has amx_bf16"),  # AMX preferred in the reason when both are there
+    (COOPER, True, "cpu has avx512_bf16"),
+    (GRAVITON3, True, "cpu has bf16"),
+    (EPYC_ZEN3, False, "cpu has no native bf16"),
+    (GRAVITON2, False, "cpu has no native bf16"),
+    ("", False, "cpu bf16 support unknown"),
+])
+def test_cpu_bf16_capability(cpuinfo, native, why):
+    got, reason = cpu_bf16_capability(cpuinfo)
+    assert got is native
+    assert reason.startswith(why)
+
+
+def test_flag_names_are_matched_whole():
+    assert cpu_bf16_capability("flags : avx512_bf16x amx_bf16_foo\n")[0] is False
+
+
+@pytest.mark.parametrize("setting, cpuinfo, dtype, reason", [
+    ("auto", SPR, torch.bfloat16, "cpu has amx_bf16"),
+    (True, SPR, torch.bfloat16, "cpu has amx_bf16"),
+    (False, SPR, None, "amp=false"),
+    ("auto", EPYC_ZEN3, None, "cpu has no native bf16"),  # emulated bf16 would be slower: stay fp32
+    (True, EPYC_ZEN3, torch.bfloat16, "amp=true forces it"),
+    ("auto", GRAVITON3, torch.bfloat16, "cpu has bf16"),
+    ("auto", "", None, "cpu bf16 support unknown"),
+])
+def test_resolve_amp_on_mocked_cpus(setting, cpuinfo, dtype, reason):
+    choice = resolve_amp(setting, CPU, cpuinfo=cpuinfo)
+    assert choice.dtype == dtype
+    assert choice.reason.startswith(reason)
+    assert not choice.uses_grad_scaler
+    assert choice.describe().startswith({None: "fp32 (", torch.bfloat16: "bf16 ("}[dtype])
+
+
+def test_resolve_amp_reads_proc_cpuinfo(monkeypatch):
+    monkeypatch.setattr(amp_mod, "read_cpuinfo", lambda: COOPER)
+    assert resolve_amp("auto", CPU).describe() == "bf16 (cpu has avx512_bf16)"
+    monkeypatch.setattr(amp_mod, "read_cpuinfo", lambda: EPYC_ZEN3)
+    assert resolve_amp("auto", CPU).dtype is None
+
+
+def test_resolve_amp_on_mocked_gpus(monkeypatch):
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    fp16 = resolve_amp("auto", cuda)
+    assert fp16.dtype == torch.float16 and fp16.uses_grad_scaler  # pre-Ampere: fp16 + GradScaler
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert resolve_amp(True, cuda).dtype == torch.bfloat16
+    assert resolve_amp(False, cuda).dtype is None
+
+
+def test_bad_settings_are_errors():
+    with pytest.raises(ValueError, match="auto, true or false"):
+        resolve_amp("bf16", CPU)
+    with pytest.raises(ValueError, match="auto, true or false"):
+        parse_amp("yes")
+    assert [parse_amp(v) for v in ("auto", "TRUE", "false", True)] == ["auto", True, False, True]
+
+
+def test_autocast_context_uses_the_choice():
+    x = torch.randn(2, 4)
+    lin = nn.Linear(4, 3)
+    with AmpChoice(torch.bfloat16, "cpu", "test").autocast():
+        assert lin(x).dtype == torch.bfloat16
+    with AmpChoice(None, "cpu", "test").autocast():
+        assert lin(x).dtype == torch.float32
+
+
+@pytest.mark.parametrize("norm", [nn.BatchNorm2d(6), nn.GroupNorm(3, 6), nn.LayerNorm([6, 5, 5])])
+def test_norms_compute_in_fp32_under_autocast(norm):
+    """Without the hook torch's CPU autocast runs the norm on bf16 activations; with it, fp32 in and out."""
+    conv = nn.Conv2d(3, 6, 3, padding=1)
+    model = keep_norms_fp32(nn.Sequential(conv, norm))
+    x = torch.randn(4, 3, 5, 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = model(x)
+        c = conv(x)  # the conv alone still runs in bf16
+    assert c.dtype == torch.bfloat16 and y.dtype == torch.float32
+    ref = nn.Sequential(nn.Identity(), norm)  # the norm on the same bf16 conv output, in fp32 outside autocast
+    if isinstance(norm, nn.BatchNorm2d):
+        norm.reset_running_stats()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(x)
+        stats = (norm.running_mean.clone(), norm.running_var.clone())
+        norm.reset_running_stats()
+        ref(c.float())
+        torch.testing.assert_close(stats[0], norm.running_mean, rtol=0, atol=0)  # same fp32 arithmetic
+        torch.testing.assert_close(stats[1], norm.running_var, rtol=0, atol=0)
+        assert norm.running_mean.dtype == torch.float32
+
+
+def test_norm_hooks_change_nothing_in_fp32():
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 1), nn.GroupNorm(2, 4))
+    hooked = keep_norms_fp32(__import__("copy").deepcopy(plain))
+    keep_norms_fp32(hooked)  # idempotent: one hook per norm
+    assert sum(len(m._forward_pre_hooks) for m in hooked.modules()) == 2
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(plain(x), hooked(x))
