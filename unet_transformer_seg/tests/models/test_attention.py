@@ -132,3 +132,43 @@ def test_mask_type_errors():
         attn(torch.randn(B, N, D), key_pad_mask=torch.zeros(B, N))
     with pytest.raises(ValueError, match="key_pad_mask must be"):
         attn(torch.randn(B, N, D), key_pad_mask=torch.zeros(B, N + 1, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("impl", ["math", "sdpa"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_qkv_equals_separate_projections(impl, bias):
+    """One GEMM on [w_q; w_k; w_v] == three GEMMs: outputs and every gradient (fp32 rounding only)."""
+    torch.manual_seed(0)
+    fused = MultiHeadSelfAttention(dim=16, num_heads=4, bias=bias, impl=impl, fused_qkv=True)
+    separate = MultiHeadSelfAttention(dim=16, num_heads=4, bias=bias, impl=impl, fused_qkv=False)
+    separate.load_state_dict(fused.state_dict())  # same parameter names either way
+    x = torch.randn(3, 7, 16)  # (B, N, D)
+    pad = torch.zeros(3, 7, dtype=torch.bool)
+    pad[1, 5:] = True
+    out_f, out_s = fused(x, key_pad_mask=pad), separate(x, key_pad_mask=pad)
+    torch.testing.assert_close(out_f, out_s, atol=1e-6, rtol=1e-5)
+    out_f.square().sum().backward()
+    out_s.square().sum().backward()
+    for (name, p_f), p_s in zip(fused.named_parameters(), separate.parameters()):
+        torch.testing.assert_close(p_f.grad, p_s.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_softmax_stays_fp32_under_bf16_autocast():
+    attn = MultiHeadSelfAttention(dim=16, num_heads=2, impl="math")
+    seen = []
+    attn.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    real_softmax = torch.Tensor.softmax
+
+    def spy(self, *args, **kwargs):
+        out = real_softmax(self, *args, **kwargs)
+        seen.append(out.dtype)
+        return out
+
+    x = torch.randn(2, 5, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.Tensor.softmax = spy
+        try:
+            attn(x)
+        finally:
+            torch.Tensor.softmax = real_softmax
+    assert seen == [torch.float32, torch.bfloat16]  # fp32 softmax, bf16 output projection
