@@ -29,13 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--override", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
                         help="change the stored config, e.g. data.mask_format=binary")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--amp", default="auto", choices=["auto", "true", "false"],
+                        help="bf16 autocast: auto = where the CPU/GPU has native bf16 (src/utils/amp.py)")
     args = parser.parse_args(argv)
     vis_path = None
     if args.save_vis > 0:
         vis_path = Path(args.output).with_suffix(".png") if args.output else Path("eval_predictions.png")
     try:
         results = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, device=args.device,
-                                      overrides=args.override, save_vis=args.save_vis, vis_path=vis_path)
+                                      overrides=args.override, save_vis=args.save_vis, vis_path=vis_path,
+                                      amp=args.amp)
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2

@@ -25,9 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["resize", "pad"], default="resize",
                         help="resize to the training size and back (default), or pad to a multiple of 2**depth")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--amp", default="auto", choices=["auto", "true", "false"],
+                        help="bf16 autocast: auto = where the CPU/GPU has native bf16 (src/utils/amp.py)")
     args = parser.parse_args(argv)
     try:
-        written = infer_paths(args.checkpoint, args.input, args.output, mode=args.mode, device=args.device)
+        written = infer_paths(args.checkpoint, args.input, args.output, mode=args.mode, device=args.device,
+                              amp=args.amp)
     except (CheckpointError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

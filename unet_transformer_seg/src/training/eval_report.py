@@ -14,6 +14,7 @@ from src.metrics.seg_metrics import SegMetrics
 from src.training.evaluate import evaluate
 from src.training.plots import plot_predictions
 from src.training.predict import load_trained
+from src.utils.amp import keep_norms_fp32, parse_amp, resolve_amp
 from src.utils.tensor_utils import resolve_device
 
 
@@ -25,15 +26,21 @@ def evaluate_checkpoint(
     overrides: list[str] | None = None,
     save_vis: int = 0,
     vis_path: str | Path | None = None,
+    amp: str | bool = "auto",
 ) -> dict[str, Any]:
     """Metrics of ``checkpoint`` on the folder dataset ``data_dir`` (every pair in it), or
     on the validation split of the checkpoint's own data config.
 
+    ``amp``: ``auto|true|false`` as ``training.amp`` (src/utils/amp.py): bf16 autocast where
+    the CPU or GPU has native bf16.
+
     Returns ``mean_dice, mean_iou, pixel_accuracy, per_class`` (the JSON keys), plus
-    ``loss``, ``num_images``, ``data`` and ``checkpoint``.
+    ``loss``, ``num_images``, ``data``, ``checkpoint`` and ``amp`` (the precision used, and why).
     """
     dev = resolve_device(device)
+    precision = resolve_amp(parse_amp(amp), dev)
     model, cfg, ckpt = load_trained(checkpoint, dev, overrides)
+    keep_norms_fp32(model)
     if data_dir is not None:
         ds = FolderDataset(data_dir, num_classes=cfg.model.num_classes, mask_format=cfg.data.mask_format,
                            ignore_index=cfg.data.ignore_index,
@@ -46,12 +53,13 @@ def evaluate_checkpoint(
     names = ckpt.get("class_names") or class_names(cfg)
     metrics = SegMetrics(cfg.model.num_classes, cfg.data.ignore_index, names)
     loss_fn = build_loss(cfg.loss, cfg.model.num_classes, cfg.data.ignore_index)
-    results, vis = evaluate(model, loader, metrics=metrics, device=dev, loss_fn=loss_fn, keep=save_vis)
+    results, vis = evaluate(model, loader, metrics=metrics, device=dev, loss_fn=loss_fn, keep=save_vis,
+                            autocast_dtype=precision.dtype)
     if save_vis > 0 and vis_path is not None:
         plot_predictions(vis["images"], vis["masks"], vis["preds"], vis_path, mean=cfg.data.mean, std=cfg.data.std,
                          title=f"{Path(checkpoint).name}: mean Dice {results['mean_dice']:.3f}")
     return {**json_safe(results), "num_images": len(ds), "data": where, "checkpoint": str(checkpoint),
-            "class_names": list(names)}
+            "class_names": list(names), "amp": precision.describe()}
 
 
 def json_safe(value: Any) -> Any:
@@ -78,5 +86,6 @@ def format_results_table(results: dict[str, Any]) -> str:
         lines.append(f"| {name} | {_fmt(scores['dice'])} | {_fmt(scores['iou'])} |")
     lines.append(f"| **mean (foreground)** | {_fmt(results['mean_dice'])} | {_fmt(results['mean_iou'])} |")
     lines.append(f"\npixel accuracy {_fmt(results['pixel_accuracy'])} on {results['num_images']} images "
-                 f"({results['data']}); n/a = class absent from targets and predictions")
+                 f"({results['data']}); n/a = class absent from targets and predictions"
+                 + (f"; amp={results['amp']}" if "amp" in results else ""))
     return "\n".join(lines)

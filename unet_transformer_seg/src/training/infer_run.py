@@ -10,6 +10,7 @@ from PIL import Image
 from src.data.folder import IMAGE_EXTENSIONS, read_image
 from src.training.plots import overlay
 from src.training.predict import load_trained, predict_mask
+from src.utils.amp import keep_norms_fp32, parse_amp, resolve_amp
 from src.utils.tensor_utils import resolve_device
 
 
@@ -27,16 +28,23 @@ def list_images(path: str | Path) -> list[Path]:
 
 
 def infer_paths(checkpoint: str | Path, inputs: str | Path, output_dir: str | Path, *,
-                mode: str = "resize", device: str = "auto") -> list[Path]:
-    """Write ``<stem>_mask.png`` (class ids, original size) and ``<stem>_overlay.png``; return the mask paths."""
+                mode: str = "resize", device: str = "auto", amp: str | bool = "auto") -> list[Path]:
+    """Write ``<stem>_mask.png`` (class ids, original size) and ``<stem>_overlay.png``; return the mask paths.
+
+    ``amp``: ``auto|true|false`` as ``training.amp`` (src/utils/amp.py); the logits are
+    upsampled and argmaxed in fp32 either way.
+    """
     dev = resolve_device(device)
+    precision = resolve_amp(parse_amp(amp), dev)
     model, cfg, _ = load_trained(checkpoint, dev)
+    keep_norms_fp32(model)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for path in list_images(inputs):
         image = read_image(path)  # (H, W, 3) uint8
-        mask = predict_mask(model, image, cfg, device=dev, mode=mode)  # (H, W)
+        with precision.autocast():
+            mask = predict_mask(model, image, cfg, device=dev, mode=mode)  # (H, W)
         mask_path = out / f"{path.stem}_mask.png"
         Image.fromarray(mask.astype(np.uint8), mode="L").save(mask_path)
         blended = overlay(image.astype(np.float32) / 255.0, mask)
