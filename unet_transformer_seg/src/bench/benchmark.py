@@ -5,9 +5,13 @@ What ``scripts/benchmark.py`` runs to fill in docs/BENCHMARKS.md. Every case is 
 shapes, so data loading is not timed:
 
 - train: ``zero_grad -> forward -> loss -> backward -> clip -> AdamW step`` exactly as in
-  ``src/training/trainer.py`` (fp32; AMP is not used, so the numbers compare with the
-  fp32 matmul peak);
-- infer: ``model.eval()`` forward under ``torch.inference_mode``.
+  ``src/training/trainer.py``, in each of ``precisions``: ``fp32``, and ``bf16`` = autocast
+  as ``training.amp`` does it (norms and losses in fp32, src/utils/amp.py);
+- infer: ``model.eval()`` forward under ``torch.inference_mode`` (and the same autocast).
+
+Row ``fp32 / nchw`` is the fp32 path as it was before ``training.amp=auto`` and
+``training.channels_last=auto``; the speed-up table compares every row with it. On a CPU
+without native bf16 the bf16 rows run emulated (the header says which CPU this is).
 
 Each case runs ``warmup`` untimed steps, then ``repeats`` timed blocks of
 ``steps_per_repeat`` steps; a block's images/s is one sample, and the table shows the
@@ -34,6 +38,7 @@ from src.losses import build_loss
 from src.models import build_model
 from src.bench.bench_utils import PeakMemory, machine_info, sync, time_throughput
 from src.training.trainer import build_optimizer
+from src.utils.amp import cpu_bf16_capability, keep_norms_fp32
 from src.utils.config import ExperimentConfig, load_config
 from src.utils.tensor_utils import resolve_device
 
@@ -48,6 +53,7 @@ class BenchmarkConfig:
     sizes: list[int] = field(default_factory=lambda: [64, 128])  # square image sides
     attention_impls: list[str] = field(default_factory=lambda: ["math", "sdpa"])  # unet_transformer only
     channels_last: bool = False  # also run every case in channels_last (an extra "layout" row)
+    precisions: list[str] = field(default_factory=lambda: ["fp32", "bf16"])  # bf16 = CPU/CUDA autocast
     batch_size: int = 16
     warmup: int = 3  # untimed steps per case (allocator, caches, lazy init)
     repeats: int = 7  # timed blocks per case; the table shows their median and min-max
@@ -57,7 +63,8 @@ class BenchmarkConfig:
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     seed: int = 0
-    profile: bool = False  # torch.profiler over a few training steps per config (hybrid: last attention path)
+    profile: bool = False  # torch.profiler over a few training steps per config (hybrid: last attention path;
+    # last precision; channels_last when --channels-last)
     profile_size: int = 128
     profile_steps: int = 5
     profile_rows: int = 25
@@ -71,11 +78,14 @@ QUICK = dict(sizes=[32], batch_size=2, warmup=1, repeats=2, steps_per_repeat=1, 
 # --------------------------------------------------------------------------- #
 # The machine's fp32 matmul peak                                               #
 # --------------------------------------------------------------------------- #
-def matmul_peak(n: int, repeats: int, device: torch.device) -> dict[str, float]:
-    """Measured fp32 matmul GFLOP/s: an (n, n) @ (n, n) product costs 2 n^3 FLOPs."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
-    out = torch.empty(n, n, device=device)
+PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def matmul_peak(n: int, repeats: int, device: torch.device, dtype: torch.dtype = torch.float32) -> dict[str, float]:
+    """Measured matmul GFLOP/s in ``dtype``: an (n, n) @ (n, n) product costs 2 n^3 FLOPs."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    out = torch.empty(n, n, device=device, dtype=dtype)
 
     def step() -> None:
         torch.matmul(a, b, out=out)
@@ -122,11 +132,16 @@ def count_flops(cfg: ExperimentConfig, size: int, device: torch.device) -> dict[
     return {"forward_flops_per_image": forward, "train_flops_per_image": train}
 
 
+def _autocast(device: torch.device, precision: str):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def _train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-                masks: torch.Tensor, max_grad_norm: float) -> Callable[[], None]:
+                masks: torch.Tensor, max_grad_norm: float, precision: str = "fp32") -> Callable[[], None]:
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        logits = model(images)  # (B, K, H, W)
+        with _autocast(images.device, precision):
+            logits = model(images)  # (B, K, H, W)
         loss_fn(logits.float(), masks)["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm if max_grad_norm > 0 else math.inf)
         optimizer.step()
@@ -134,9 +149,9 @@ def _train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Opt
     return step
 
 
-def _infer_step(model: nn.Module, images: torch.Tensor) -> Callable[[], None]:
+def _infer_step(model: nn.Module, images: torch.Tensor, precision: str = "fp32") -> Callable[[], None]:
     def step() -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), _autocast(images.device, precision):
             model(images)  # (B, K, H, W)
 
     return step
@@ -146,8 +161,9 @@ def run_cases(cfgs: dict[tuple[str, str], ExperimentConfig], bench: BenchmarkCon
               device: torch.device) -> dict[tuple[str, str], dict[str, Any]]:
     """Training and inference throughput and peak memory of the variants of one (config, size).
 
-    ``cfgs`` maps a variant ``(attention, layout)`` to its config; layout ``channels_last``
-    runs model and images in that memory format. Every variant has its own model (same initial weights) and data; the timed
+    ``cfgs`` maps a variant ``(attention, layout, precision)`` to its config; layout
+    ``channels_last`` runs model and images in that memory format, precision ``bf16`` under
+    autocast. Every variant has its own model (same initial weights) and data; the timed
     blocks alternate between variants. Peak memory is taken over each variant's warm-up
     steps alone (the first training step allocates the AdamW state).
     """
@@ -155,7 +171,7 @@ def run_cases(cfgs: dict[tuple[str, str], ExperimentConfig], bench: BenchmarkCon
     train_steps, infer_steps, models, memory = {}, {}, {}, PeakMemory(device)
     for name, cfg in cfgs.items():
         torch.manual_seed(bench.seed)
-        model = build_model(cfg.model).to(device)
+        model = keep_norms_fp32(build_model(cfg.model).to(device))
         images = torch.randn(b, cfg.model.in_channels, size, size, device=device)  # (B, C, H, W)
         masks = torch.randint(0, cfg.model.num_classes, (b, size, size), device=device)  # (B, H, W)
         if name[1] == "channels_last":
@@ -163,8 +179,8 @@ def run_cases(cfgs: dict[tuple[str, str], ExperimentConfig], bench: BenchmarkCon
             images = images.contiguous(memory_format=torch.channels_last)
         loss_fn = build_loss(cfg.loss, cfg.model.num_classes, cfg.data.ignore_index)
         optimizer = build_optimizer(model, cfg)
-        train_steps[name] = _train_step(model, loss_fn, optimizer, images, masks, cfg.training.max_grad_norm)
-        infer_steps[name] = _infer_step(model, images)
+        train_steps[name] = _train_step(model, loss_fn, optimizer, images, masks, cfg.training.max_grad_norm, name[2])
+        infer_steps[name] = _infer_step(model, images, name[2])
         models[name] = model
     results: dict[tuple[str, str], dict[str, Any]] = {name: {} for name in cfgs}
     timing = dict(items_per_step=b, warmup=0, repeats=bench.repeats, steps_per_repeat=bench.steps_per_repeat,
@@ -191,11 +207,15 @@ def profile_training(cfg: ExperimentConfig, bench: BenchmarkConfig, device: torc
 
     size = bench.profile_size
     torch.manual_seed(bench.seed)
-    model = build_model(cfg.model).to(device).train()
+    model = keep_norms_fp32(build_model(cfg.model).to(device).train())
     images = torch.randn(bench.batch_size, cfg.model.in_channels, size, size, device=device)  # (B, C, H, W)
     masks = torch.randint(0, cfg.model.num_classes, (bench.batch_size, size, size), device=device)  # (B, H, W)
+    if bench.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
     loss_fn = build_loss(cfg.loss, cfg.model.num_classes, cfg.data.ignore_index)
-    step = _train_step(model, loss_fn, build_optimizer(model, cfg), images, masks, cfg.training.max_grad_norm)
+    step = _train_step(model, loss_fn, build_optimizer(model, cfg), images, masks, cfg.training.max_grad_norm,
+                       bench.precisions[-1])
     step()  # warm-up outside the trace
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
@@ -213,10 +233,19 @@ def run_benchmark(bench: BenchmarkConfig, *, log: Callable[[str], None] = print)
     if bench.threads > 0:
         torch.set_num_threads(bench.threads)
     device = resolve_device(bench.device)
+    for p in bench.precisions:
+        if p not in PRECISION_DTYPES:
+            raise ValueError(f"unknown precision {p!r} in --precisions; use {' '.join(PRECISION_DTYPES)}")
     machine = machine_info(device)
+    machine["bf16_native"], machine["bf16_reason"] = cpu_bf16_capability() if device.type == "cpu" else (
+        torch.cuda.is_bf16_supported(including_emulation=False), "gpu")
     log(f"machine: {machine}")
     peak_before = matmul_peak(bench.matmul_n, bench.matmul_repeats, device)
     log(f"fp32 matmul {bench.matmul_n}^3: {peak_before['median']:.1f} GFLOP/s (median)")
+    peaks_bf16 = []
+    if "bf16" in bench.precisions:
+        peaks_bf16.append(matmul_peak(bench.matmul_n, bench.matmul_repeats, device, torch.bfloat16))
+        log(f"bf16 matmul {bench.matmul_n}^3: {peaks_bf16[0]['median']:.1f} GFLOP/s (median)")
 
     rows: list[dict[str, Any]] = []
     flops_cache: dict[tuple[str, int], dict[str, float]] = {}
@@ -233,16 +262,17 @@ def run_benchmark(bench: BenchmarkConfig, *, log: Callable[[str], None] = print)
             cfgs = {}
             for impl in impls:
                 cfg = base if impl == "n/a" else case_config(path, size, impl, bench.batch_size)
-                for layout in layouts:
-                    cfgs[(impl, layout)] = cfg
-            for (impl, layout), result in run_cases(cfgs, bench, size=size, device=device).items():
+                for precision in bench.precisions:
+                    for layout in layouts:
+                        cfgs[(impl, layout, precision)] = cfg
+            for (impl, layout, precision), result in run_cases(cfgs, bench, size=size, device=device).items():
                 train_gflops = flops["train_flops_per_image"] * result["train_images_per_s"]["median"] / 1e9
                 infer_gflops = flops["forward_flops_per_image"] * result["infer_images_per_s"]["median"] / 1e9
                 row = {"config": path, "model": base.model.name, "size": size, "attention": impl, "layout": layout,
-                       "batch_size": bench.batch_size, **flops, **result, "train_gflops_per_s": train_gflops,
+                       "precision": precision, "batch_size": bench.batch_size, **flops, **result, "train_gflops_per_s": train_gflops,
                        "infer_gflops_per_s": infer_gflops}
                 rows.append(row)
-                log(f"{base.model.name} {size}x{size} attention={impl} {layout}: "
+                log(f"{base.model.name} {size}x{size} attention={impl} {layout} {precision}: "
                     f"train {result['train_images_per_s']['median']:.1f} img/s ({train_gflops:.1f} GFLOP/s), "
                     f"infer {result['infer_images_per_s']['median']:.1f} img/s")
     # The peak is probed again at the end and the better of the two kept: a probe that
@@ -250,9 +280,16 @@ def run_benchmark(bench: BenchmarkConfig, *, log: Callable[[str], None] = print)
     peak_after = matmul_peak(bench.matmul_n, bench.matmul_repeats, device)
     log(f"fp32 matmul {bench.matmul_n}^3 again: {peak_after['median']:.1f} GFLOP/s (median)")
     peak = max(peak_before, peak_after, key=lambda p: p["median"])
+    peak_bf16 = None
+    if peaks_bf16:
+        peaks_bf16.append(matmul_peak(bench.matmul_n, bench.matmul_repeats, device, torch.bfloat16))
+        log(f"bf16 matmul {bench.matmul_n}^3 again: {peaks_bf16[1]['median']:.1f} GFLOP/s (median)")
+        peak_bf16 = max(peaks_bf16, key=lambda p: p["median"])
     for row in rows:
-        row["train_fraction_of_peak"] = row["train_gflops_per_s"] / peak["median"]
-        row["infer_fraction_of_peak"] = row["infer_gflops_per_s"] / peak["median"]
+        # % of the peak of the row's own precision: bf16 rows against the bf16 matmul peak.
+        ref = (peak_bf16 if row["precision"] == "bf16" else peak)["median"]
+        row["train_fraction_of_peak"] = row["train_gflops_per_s"] / ref
+        row["infer_fraction_of_peak"] = row["infer_gflops_per_s"] / ref
     profiles: dict[str, str] = {}
     if bench.profile:
         for path in bench.configs:
@@ -260,6 +297,7 @@ def run_benchmark(bench: BenchmarkConfig, *, log: Callable[[str], None] = print)
             profiles[f"{cfg.model.name} {bench.profile_size}x{bench.profile_size}"] = profile_training(cfg, bench, device)
     return {"machine": machine, "settings": dataclasses.asdict(bench), "matmul_peak_gflops": peak,
             "matmul_peak_probes_median_gflops": [peak_before["median"], peak_after["median"]],
+            "matmul_peak_bf16_gflops": peak_bf16,
             "flops_note": "FlopCounterMode: matmul/conv/attention products only, math attention path; "
                           "train = forward + backward as autograd runs it (no input gradient for the first conv)",
             "memory_note": ("CUDA max_memory_allocated during the variant's warm-up steps (tensors only)" if device.type == "cuda" else

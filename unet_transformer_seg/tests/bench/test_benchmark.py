@@ -30,9 +30,13 @@ def test_quick_benchmark_json_and_markdown(tmp_path):
     assert {"cpu", "logical_cores", "torch", "threads", "device", "date_utc"} <= set(result["machine"])
     assert _positive(result["matmul_peak_gflops"]["median"])
     rows = result["rows"]
-    # unet: one row (no attention path); unet_transformer: math and sdpa.
-    assert [(r["model"], r["attention"]) for r in rows] == [
-        ("unet", "n/a"), ("unet_transformer", "math"), ("unet_transformer", "sdpa")]
+    # unet: one row per precision (no attention path); unet_transformer: math and sdpa, each in fp32 and bf16.
+    assert [(r["model"], r["attention"], r["precision"]) for r in rows] == [
+        ("unet", "n/a", "fp32"), ("unet", "n/a", "bf16"),
+        ("unet_transformer", "math", "fp32"), ("unet_transformer", "math", "bf16"),
+        ("unet_transformer", "sdpa", "fp32"), ("unet_transformer", "sdpa", "bf16")]
+    assert isinstance(result["machine"]["bf16_native"], bool) and result["machine"]["bf16_reason"]
+    assert _positive(result["matmul_peak_bf16_gflops"]["median"])
     for r in rows:
         for key in ("train_images_per_s", "infer_images_per_s"):
             assert all(_positive(r[key][s]) for s in ("median", "min", "max")), (key, r[key])
@@ -43,5 +47,7 @@ def test_quick_benchmark_json_and_markdown(tmp_path):
         assert r["train_flops_per_image"] > r["forward_flops_per_image"]
         assert r["train_peak_mem_mb"] >= 0 and r["infer_peak_mem_mb"] >= 0
     table = md.read_text()
-    assert "| model | size | attention |" in table and "Machine:" in table
-    assert table.count("\n| unet") == 3
+    assert "| model | size | attention |" in table and "Machine:" in table and "\nbf16: " in table
+    assert table.count("\n| unet") == 6 + 3  # the full table, then one side-by-side row per fp32/bf16 pair
+    assert "| fp32 train img/s | bf16 train img/s | bf16 / fp32 |" in table
+    assert table.count("the 1.5x target") == 3  # one verdict per (model, size, attention) vs its fp32 NCHW row
