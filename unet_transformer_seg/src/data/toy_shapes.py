@@ -153,6 +153,110 @@ def render_sample(
     return image, mask, shapes
 
 
+# --------------------------------------------------------------------------- #
+# Hard mode (``--hard``): what the easy task leaves out                        #
+# --------------------------------------------------------------------------- #
+# The easy task has flat-coloured shapes on a faint texture, so a colour edge is
+# always a shape edge. Hard mode breaks that shortcut: the background carries
+# strong multi-scale texture and clutter strokes (edges that are no shape), shapes
+# are filled with their own stripes or gradients, smaller, more numerous and may
+# hide up to _HARD_MIN_VISIBLE of themselves behind later ones. The mask is still
+# exactly readable from the image (hard edges, no blur), so a high Dice stays reachable.
+_HARD_MIN_VISIBLE = 0.35
+_HARD_MIN_CONTRAST = 0.35
+
+
+def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
+    """(H, W) value noise in [-1, 1]: a random ``cells`` x ``cells`` grid, bilinearly upsampled."""
+    grid = rng.uniform(-1.0, 1.0, size=(cells + 1, cells + 1)).astype(np.float32)
+    t = np.linspace(0.0, cells, size, dtype=np.float32)
+    i0 = np.minimum(t.astype(np.int64), cells - 1)
+    f = t - i0
+    rows = grid[i0] * (1 - f)[:, None] + grid[i0 + 1] * f[:, None]  # (H, cells + 1)
+    return rows[:, i0] * (1 - f)[None] + rows[:, i0 + 1] * f[None]  # (H, W)
+
+
+def _hard_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """(H, W, 3) gradient + two octaves of colour value noise + plane waves + clutter strokes."""
+    img, _ = _background(rng, size, "gradient")
+    for cells, amp in ((4, 0.18), (16, 0.08)):
+        img = img + amp * np.stack([_smooth_noise(rng, size, cells) for _ in range(3)], -1)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    theta, freq = rng.uniform(0.0, np.pi), rng.uniform(0.2, 0.6)
+    img = img + 0.06 * np.sin(freq * (np.cos(theta) * xx + np.sin(theta) * yy))[..., None]
+    # Clutter: straight strokes 1-3 px wide, labelled background. They make edges and
+    # corners that belong to no shape, so "edge = shape" no longer works.
+    for _ in range(int(rng.integers(2, 6))):
+        (y0, x0), (y1, x1) = rng.uniform(0, size, size=(2, 2))
+        d = np.hypot(y1 - y0, x1 - x0) + 1e-6
+        dist = np.abs((x1 - x0) * (y0 - yy) - (x0 - xx) * (y1 - y0)) / d  # distance to the line
+        t = ((xx - x0) * (x1 - x0) + (yy - y0) * (y1 - y0)) / d**2  # position along the segment
+        img[(dist <= rng.uniform(0.5, 1.5)) & (t >= 0) & (t <= 1)] = rng.uniform(0.0, 1.0, size=3)
+    return np.clip(img, 0.0, 1.0).astype(np.float32)
+
+
+def _hard_fill(rng: np.random.Generator, colour: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, 3) the paint of one shape: its colour plus stripes or a gradient of its own."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    theta = rng.uniform(0.0, np.pi)
+    u = np.cos(theta) * xx + np.sin(theta) * yy
+    if rng.random() < 0.5:
+        pattern = np.sign(np.sin(u * rng.uniform(0.3, 0.9)))  # stripes
+    else:
+        pattern = (u - u.mean()) / (u.std() + 1e-6)  # a linear gradient
+    amp = rng.uniform(0.04, 0.1)
+    return (colour + amp * pattern[..., None] * rng.uniform(0.5, 1.0, size=3)).astype(np.float32)
+
+
+def render_hard_sample(
+    rng: np.random.Generator,
+    *,
+    size: int = 128,
+    min_shapes: int = 2,
+    max_shapes: int = 6,
+    noise_std: float = 0.06,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One hard sample: image (H, W, 3) float32 in [0, 1], mask (H, W) int64 (classes as the easy task)."""
+    if size < 64:
+        raise ValueError(f"hard toy shapes need size >= 64 (they are meant for >= 128), got {size}")
+    image = _hard_background(rng, size)  # (H, W, 3)
+    owner = np.full((size, size), -1, np.int64)  # (H, W) index of the visible shape, -1 = background
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    covers, classes, colours = [], [], []
+    for _ in range(int(rng.integers(min_shapes, max_shapes + 1))):
+        cls = int(rng.integers(1, 4))
+        for _attempt in range(10):
+            # Smaller shapes than the easy task: draw on a full-size canvas, then shrink it
+            # by `scale` and shift it anywhere that keeps it inside the image.
+            scale = rng.uniform(0.5, 0.85)
+            oy, ox = rng.uniform(-1.0, 1.0, size=2) * (1 - scale) * size / 2
+            cy, cx = (yy - size / 2 - oy) / scale + size / 2, (xx - size / 2 - ox) / scale + size / 2
+            cover = _shape_cover(rng, cls, size, cy, cx)
+            if cover.sum() < 30:
+                continue
+            if all(((owner == k) & ~cover).sum() >= _HARD_MIN_VISIBLE * c.sum() for k, c in enumerate(covers)):
+                break
+        else:
+            continue
+        local_mean = image[cover].mean(0)
+        best, best_d = None, -1.0
+        for _ in range(20):
+            c = rng.uniform(0.0, 1.0, size=3).astype(np.float32)
+            d = min(float(np.linalg.norm(c - a)) for a in [local_mean] + colours)
+            if d > best_d:
+                best, best_d = c, d
+            if d >= _HARD_MIN_CONTRAST:
+                break
+        image[cover] = _hard_fill(rng, best, size)[cover]
+        owner[cover] = len(covers)
+        covers.append(cover)
+        classes.append(cls)
+        colours.append(best)
+    mask = np.array([0] + classes, np.int64)[owner + 1]  # (H, W)
+    image = image + rng.normal(0.0, noise_std, size=image.shape).astype(np.float32)
+    return np.clip(image, 0.0, 1.0).astype(np.float32), mask
+
+
 class ToyShapesDataset(Dataset):
     """``num_samples`` toy images of one split; item ``i`` = (image (3,H,W) float32, mask (H,W) int64).
 
@@ -223,15 +327,18 @@ def colourise(mask: np.ndarray, ignore_index: int = 255) -> np.ndarray:
 
 
 def save_preview(path: str | Path, *, n: int = 8, size: int = 64, seed: int = 1234,
-                 background: str = "texture") -> Path:
-    """Write a 2-row grid PNG: images on top, coloured masks below."""
+                 background: str = "texture", hard: bool = False) -> Path:
+    """Write a 2-row grid PNG: images on top, coloured masks below (``hard``: :func:`render_hard_sample`)."""
     from PIL import Image
 
     ds = ToyShapesDataset(num_samples=n, split="train", seed=seed, size=size, background=background)
     pad = 2
     grid = np.full((2 * size + 3 * pad, n * size + (n + 1) * pad, 3), 255, np.uint8)
     for i in range(n):
-        image, mask = ds.render(i)
+        if hard:
+            image, mask = render_hard_sample(np.random.default_rng([seed, SPLIT_IDS["train"], i]), size=size)
+        else:
+            image, mask = ds.render(i)
         x0 = pad + i * (size + pad)
         grid[pad:pad + size, x0:x0 + size] = (image * 255).round().astype(np.uint8)
         grid[2 * pad + size:2 * pad + 2 * size, x0:x0 + size] = colourise(mask)
@@ -247,10 +354,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="toy_shapes_preview.png", help="preview PNG path")
     parser.add_argument("--size", type=int, default=64, help="image size in pixels")
     parser.add_argument("-n", type=int, default=8, help="number of samples in the grid")
+    parser.add_argument("--hard", action="store_true",
+                        help="the hard mode (scripts/make_shapes.py --hard writes it as a folder dataset)")
     args = parser.parse_args(argv)
     if not args.debug:
         parser.error("nothing to do: pass --debug to write a preview grid")
-    path = save_preview(args.out, n=args.n, size=args.size)
+    path = save_preview(args.out, n=args.n, size=args.size, hard=args.hard)
     print(f"wrote {path} (top: images, bottom: masks; red=circle, green=rectangle, blue=triangle)")
 
 
