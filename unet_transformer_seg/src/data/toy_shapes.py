@@ -13,7 +13,11 @@ read off the image, which is what makes a near-perfect Dice reachable.
 Sample ``i`` of a split depends only on ``(seed, split, i)``: it is rendered from its
 own ``np.random.Generator``, so splits are reproducible with no files on disk.
 
-Preview: ``python -m src.data.toy_shapes --debug [--out preview.png]``.
+Hard mode (:func:`render_hard_sample`, ``--hard``): 128 px, textured and cluttered
+backgrounds, patterned shapes, heavier occlusion; ``scripts/make_shapes.py --hard`` writes it
+as a folder dataset with palette masks.
+
+Preview: ``python -m src.data.toy_shapes --debug [--hard] [--size 128] [--out preview.png]``.
 """
 
 from __future__ import annotations
@@ -157,12 +161,12 @@ def render_sample(
 # Hard mode (``--hard``): what the easy task leaves out                        #
 # --------------------------------------------------------------------------- #
 # The easy task has flat-coloured shapes on a faint texture, so a colour edge is
-# always a shape edge. Hard mode breaks that shortcut: the background carries
-# strong multi-scale texture and clutter strokes (edges that are no shape), shapes
-# are filled with their own stripes or gradients, smaller, more numerous and may
-# hide up to _HARD_MIN_VISIBLE of themselves behind later ones. The mask is still
+# almost always a shape edge. Hard mode weakens that shortcut: the background carries
+# strong multi-scale colour texture and a few clutter strokes (edges that are no shape),
+# shapes are filled with a gradient or stripes of their own, come in more sizes and may
+# hide up to 1 - _HARD_MIN_VISIBLE of themselves behind later ones. The mask is still
 # exactly readable from the image (hard edges, no blur), so a high Dice stays reachable.
-_HARD_MIN_VISIBLE = 0.35
+_HARD_MIN_VISIBLE = 0.4
 _HARD_MIN_CONTRAST = 0.35
 
 
@@ -184,9 +188,9 @@ def _hard_background(rng: np.random.Generator, size: int) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     theta, freq = rng.uniform(0.0, np.pi), rng.uniform(0.2, 0.6)
     img = img + 0.06 * np.sin(freq * (np.cos(theta) * xx + np.sin(theta) * yy))[..., None]
-    # Clutter: straight strokes 1-3 px wide, labelled background. They make edges and
+    # Clutter: 0-2 straight strokes 1-3 px wide, labelled background. They make edges and
     # corners that belong to no shape, so "edge = shape" no longer works.
-    for _ in range(int(rng.integers(2, 6))):
+    for _ in range(int(rng.integers(0, 3))):
         (y0, x0), (y1, x1) = rng.uniform(0, size, size=(2, 2))
         d = np.hypot(y1 - y0, x1 - x0) + 1e-6
         dist = np.abs((x1 - x0) * (y0 - yy) - (x0 - xx) * (y1 - y0)) / d  # distance to the line
@@ -200,11 +204,11 @@ def _hard_fill(rng: np.random.Generator, colour: np.ndarray, size: int) -> np.nd
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     theta = rng.uniform(0.0, np.pi)
     u = np.cos(theta) * xx + np.sin(theta) * yy
-    if rng.random() < 0.5:
+    if rng.random() < 0.3:
         pattern = np.sign(np.sin(u * rng.uniform(0.3, 0.9)))  # stripes
     else:
         pattern = (u - u.mean()) / (u.std() + 1e-6)  # a linear gradient
-    amp = rng.uniform(0.04, 0.1)
+    amp = rng.uniform(0.02, 0.05)
     return (colour + amp * pattern[..., None] * rng.uniform(0.5, 1.0, size=3)).astype(np.float32)
 
 
@@ -214,7 +218,7 @@ def render_hard_sample(
     size: int = 128,
     min_shapes: int = 2,
     max_shapes: int = 6,
-    noise_std: float = 0.06,
+    noise_std: float = 0.05,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One hard sample: image (H, W, 3) float32 in [0, 1], mask (H, W) int64 (classes as the easy task)."""
     if size < 64:
@@ -228,7 +232,7 @@ def render_hard_sample(
         for _attempt in range(10):
             # Smaller shapes than the easy task: draw on a full-size canvas, then shrink it
             # by `scale` and shift it anywhere that keeps it inside the image.
-            scale = rng.uniform(0.5, 0.85)
+            scale = rng.uniform(0.65, 1.0)
             oy, ox = rng.uniform(-1.0, 1.0, size=2) * (1 - scale) * size / 2
             cy, cx = (yy - size / 2 - oy) / scale + size / 2, (xx - size / 2 - ox) / scale + size / 2
             cover = _shape_cover(rng, cls, size, cy, cx)
