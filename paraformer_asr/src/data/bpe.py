@@ -28,6 +28,7 @@ the bytes 0..255, then one id per merge in the order it was learned; ``vocab_siz
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 import warnings
@@ -60,7 +61,9 @@ def learn_merges(piece_counts: dict[bytes, int], num_merges: int, *, progress: b
 
     Incremental counting: ``pair_counts[p]`` is the corpus frequency of adjacent pair p
     and ``where[p]`` the pieces that contain it, so a merge only re-counts the pieces
-    it touches instead of the whole corpus.
+    it touches instead of the whole corpus. The most frequent pair comes from a heap of
+    ``(-count, left, right)`` whose stale entries (counts that changed since the push)
+    are skipped when popped; its order is exactly the tie rule.
     """
     words = [[bytes([b]) for b in piece] for piece in piece_counts]  # symbols of each distinct piece
     freqs = list(piece_counts.values())
@@ -70,17 +73,25 @@ def learn_merges(piece_counts: dict[bytes, int], num_merges: int, *, progress: b
         for pair in zip(symbols, symbols[1:]):
             pair_counts[pair] += freqs[w]
             where.setdefault(pair, set()).add(w)
+    heap = [(-c, a, b) for (a, b), c in pair_counts.items()]
+    heapq.heapify(heap)
     merges: list[tuple[bytes, bytes]] = []
     for _ in tqdm(range(num_merges), desc="BPE merges", disable=not progress, leave=False):
-        if not pair_counts:
+        best = None
+        while heap:
+            neg, a, b = heapq.heappop(heap)
+            if pair_counts.get((a, b)) == -neg:  # else stale: the count changed after this push
+                best = (a, b)
+                break
+        if best is None:
             break
-        top = max(pair_counts.values())
-        best = min(p for p, c in pair_counts.items() if c == top)  # tie: smallest (left, right) bytes
         merges.append(best)
+        touched: set[tuple[bytes, bytes]] = set()
         merged = best[0] + best[1]
         for w in where.pop(best):
             symbols = words[w]
             for pair in zip(symbols, symbols[1:]):  # take this piece's pairs out ...
+                touched.add(pair)
                 pair_counts[pair] -= freqs[w]
                 if pair_counts[pair] <= 0:
                     del pair_counts[pair]
@@ -96,8 +107,12 @@ def learn_merges(piece_counts: dict[bytes, int], num_merges: int, *, progress: b
                     i += 1
             words[w] = out
             for pair in zip(out, out[1:]):  # ... and put the merged piece's pairs back
+                touched.add(pair)
                 pair_counts[pair] += freqs[w]
                 where.setdefault(pair, set()).add(w)
+        for pair in touched - {best}:
+            if pair in pair_counts:
+                heapq.heappush(heap, (-pair_counts[pair], *pair))
     return merges
 
 

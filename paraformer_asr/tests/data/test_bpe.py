@@ -84,3 +84,41 @@ def test_bad_vocab_size_and_ids_are_errors():
         BPETokenizer.train(["abc"], 100)
     with pytest.raises(ValueError, match="outside the vocabulary"):
         BPETokenizer([]).decode([10_000])
+
+
+def _naive_merges(counts, num_merges):
+    """Algorithm 1 as written: recount every pair of every word before each merge."""
+    words = {tuple(bytes([b]) for b in w): c for w, c in counts.items()}
+    merges = []
+    for _ in range(num_merges):
+        pairs = {}
+        for symbols, c in words.items():
+            for pair in zip(symbols, symbols[1:]):
+                pairs[pair] = pairs.get(pair, 0) + c
+        if not pairs:
+            break
+        top = max(pairs.values())
+        best = min(p for p, c in pairs.items() if c == top)
+        merges.append(best)
+        new = {}
+        for symbols, c in words.items():
+            out, i = [], 0
+            while i < len(symbols):
+                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
+                    out.append(best[0] + best[1])
+                    i += 2
+                else:
+                    out.append(symbols[i])
+                    i += 1
+            new[tuple(out)] = new.get(tuple(out), 0) + c
+        words = new
+    return merges
+
+
+def test_incremental_training_equals_the_naive_algorithm():
+    rng = random.Random(1)
+    counts = {}
+    for _ in range(300):
+        word = "".join(rng.choice("aabbbcdde我") for _ in range(rng.randint(1, 8))).encode("utf-8")
+        counts[word] = counts.get(word, 0) + rng.randint(1, 5)
+    assert learn_merges(counts, 60) == _naive_merges(counts, 60)
