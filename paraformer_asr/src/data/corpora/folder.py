@@ -78,8 +78,10 @@ def collect(src: Path, dev_fraction: float = 0.05, test_fraction: float = 0.05) 
         out.splits.setdefault(_split_of(item.utt_id, dev_fraction, test_fraction), []).append(item)
     if "train" not in out.splits:
         raise CorpusError(f"{src}: no usable utterances left for training (see the skipped items)")
-    # Tiny folders: make sure dev exists (validation needs one), taking the last training item.
-    if "dev" not in out.splits and len(out.splits["train"]) > 1:
-        out.splits["dev"] = [out.splits["train"].pop()]
+    # Small folders: make sure dev and test exist (training validates on dev; the README's
+    # eval command reads test), taking the last training items, when the fractions ask for them.
+    for split, fraction in (("dev", dev_fraction), ("test", test_fraction)):
+        if fraction > 0 and split not in out.splits and len(out.splits["train"]) > 1:
+            out.splits[split] = [out.splits["train"].pop()]
     out.splits = {k: out.splits[k] for k in ("train", "dev", "test") if k in out.splits}
     return out
