@@ -32,6 +32,7 @@ from src.training.transcribe import (  # noqa: E402
     check_toy_checkpoint,
     format_timestamps,
 )
+from src.utils.amp import parse_amp, resolve_amp  # noqa: E402
 from src.utils.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from src.utils.logging import resolve_run_path  # noqa: E402
 from src.utils.tensor_utils import resolve_device  # noqa: E402
@@ -61,6 +62,10 @@ def main() -> int:
                         help="CPU intra-op threads (0 = torch's default). One utterance at a time is a chain of small "
                              "ops, where more threads mostly add synchronisation: on a busy 2-core machine 2 threads "
                              "were 10-20x slower than 1")
+    parser.add_argument("--amp", default="false", choices=["auto", "true", "false"],
+                        help="bf16 autocast (auto = where the CPU/GPU has native bf16). Off by default here: one "
+                             "utterance at a time measured ~10%% slower in bf16 than fp32 on an AMX CPU, where "
+                             "batched decoding gains ~2x (docs/BENCHMARKS.md)")
     args = parser.parse_args()
     if args.threads < 0:
         parser.error(f"--threads {args.threads}: use 0 (torch's default) or a positive count")
@@ -70,6 +75,9 @@ def main() -> int:
         parser.error("--dump-features needs --text")
 
     device = resolve_device(args.device)
+    amp = resolve_amp(parse_amp(args.amp), device)
+    if amp.dtype is not None:
+        print(f"amp={amp.describe()}", file=sys.stderr)
     try:
         model, tokenizer, cfg = load_for_inference(args.checkpoint, device)
     except CheckpointError as e:
@@ -77,7 +85,8 @@ def main() -> int:
         return 2
     opts = decode_options(cfg, args.decode_method or cfg.decode.method, args.beam_size or cfg.decode.beam_size)
     if args.audio:
-        return transcribe_audio(args, model, tokenizer, cfg, opts, device)
+        with amp.autocast():  # fbank runs in float64, which autocast never casts
+            return transcribe_audio(args, model, tokenizer, cfg, opts, device)
     if args.text is not None or args.input_file or args.interactive:
         try:
             check_toy_checkpoint(cfg, args.checkpoint)
@@ -89,7 +98,7 @@ def main() -> int:
 
     def transcribe(feats: torch.Tensor) -> str:
         """feats (T, F) -> hypothesis text (and timestamps when asked)."""
-        with torch.inference_mode():
+        with torch.inference_mode(), amp.autocast():
             hyp = model.decode(feats[None].to(device), torch.tensor([feats.shape[0]], device=device), **opts)[0]
         text = tokenizer.decode(hyp.tokens)
         if args.timestamps:

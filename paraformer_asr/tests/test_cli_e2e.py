@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from src.utils.amp import resolve_amp
 
 ROOT = Path(__file__).resolve().parents[1]
 # One intra-op thread: tiny models gain nothing from more, and a shared CPU makes extra threads spin.
@@ -30,6 +33,9 @@ def trained(tmp_path_factory):
     for name in ("config.yaml", "train.log", "metrics.json", "results.csv"):
         assert (runs / "e2e" / name).exists(), name
     assert (runs / "latest").resolve() == (runs / "e2e").resolve()
+    # training.amp: auto (the default) says in the first log line what this CPU gets, and why
+    first = (runs / "e2e" / "train.log").read_text().splitlines()[0]
+    assert f"amp={resolve_amp('auto', torch.device('cpu')).describe()} " in first, first
     return ckpt
 
 
@@ -47,6 +53,7 @@ def test_eval_writes_json_with_metric_keys(trained, tmp_path, method):
     assert 0.0 <= result["token_accuracy"] <= 1.0 and result["cer"] >= 0.0
     assert len(result["utterances"]) == 8 and {"ref", "hyp"} <= set(result["utterances"][0])
     assert result["decode_method"] == method
+    assert result["amp"] == resolve_amp("auto", torch.device("cpu")).describe()  # eval.py --amp auto (default)
 
 
 @pytest.mark.slow  # subprocesses: ~3 s each on a quiet CPU, much more on a shared one
@@ -57,9 +64,9 @@ def test_infer_text_dump_and_features_round_trip(trained, tmp_path):
     assert "ref: hello world" in res.stdout and "hyp:" in res.stdout
     feats = json.loads(dump.read_text())["features"]
     assert len(feats) > 0 and len(feats[0]) == 16  # tiny_paraformer.yaml: data.feat_dim
-    res = run("scripts/infer.py", "--checkpoint", trained, "--features", dump)
+    res = run("scripts/infer.py", "--checkpoint", trained, "--features", dump, "--amp", "true")
     assert res.returncode == 0, res.stderr
-    assert "hyp:" in res.stdout
+    assert "hyp:" in res.stdout and "amp=bf16 (" in res.stderr  # forced bf16 (emulated on CPUs without it)
 
 
 @pytest.mark.slow  # subprocesses: ~3 s each on a quiet CPU, much more on a shared one

@@ -41,6 +41,7 @@ from src.serve.schemas import DecodeMethod, ErrorResponse, HealthResponse, Trans
 from src.serve.validation import InputError, check_beam_size, parse_features
 from src.training.evaluate import decode_options
 from src.training.long_form import word_separator
+from src.utils.amp import AmpChoice
 from src.utils.config import ExperimentConfig, ServeConfig
 
 log = logging.getLogger("paraformer_asr.serve")
@@ -94,13 +95,16 @@ def create_app(
     *,
     cmvn: GlobalCMVN | None = None,
     serve_cfg: ServeConfig | None = None,
+    amp: AmpChoice | None = None,
 ) -> FastAPI:
     """The service for ``model`` (already on ``device``, eval mode).
 
     Args:
         cmvn: the checkpoint's CMVN statistics, applied to fbank features of uploaded audio.
         serve_cfg: limits and batching; defaults to ``cfg.serve``.
+        amp: autocast precision of the decoding (``scripts/serve.py --amp``); None = fp32.
     """
+    amp = amp or AmpChoice(None, torch.device(device).type, "amp not requested")
     scfg = serve_cfg or cfg.serve
     check_serve_config(scfg)
     device = torch.device(device)
@@ -128,7 +132,8 @@ def create_app(
         # The checkpoint's other decode.* knobs (ctc_weight, length_penalty, ...) as in eval/infer.
         opts = decode_options(cfg, method, beam_size)
         # Runs in the batcher's worker thread; inference_mode is thread-local, so it is entered here.
-        with torch.inference_mode():
+        # autocast is thread-local too; fbank of uploads runs elsewhere, in float64 anyway.
+        with torch.inference_mode(), amp.autocast():
             return model.decode(feats.to(device), lens.to(device), **opts)
 
     @asynccontextmanager
@@ -148,8 +153,8 @@ def create_app(
         batcher.start()
         app.state.batcher = batcher
         log.info(
-            "serving %s on %s: F=%d, V=%d, audio=%s, batching=%s (window %.1f ms, max %d), torch threads=%d",
-            cfg.model.name, device, feat_dim, tokenizer.vocab_size, has_audio, batched,
+            "serving %s on %s (amp=%s): F=%d, V=%d, audio=%s, batching=%s (window %.1f ms, max %d), torch threads=%d",
+            cfg.model.name, device, amp.describe(), feat_dim, tokenizer.vocab_size, has_audio, batched,
             scfg.batch_window_ms, scfg.max_batch_size, torch.get_num_threads(),
         )  # fmt: skip
         try:

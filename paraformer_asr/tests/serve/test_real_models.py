@@ -56,3 +56,22 @@ def test_batched_decoding_equals_unbatched(name, tiny_checkpoint, one_torch_thre
         assert [h.tokens for h in batched] == [h.tokens for h in single]
         assert [h.token_frames for h in batched] == [h.token_frames for h in single]
         assert any(h.tokens for h in single)  # non-trivial outputs, or the comparison proves little
+
+
+def test_amp_bf16_service_decodes_under_autocast_like_offline(tiny_checkpoint, one_torch_thread):
+    # --amp: the worker thread enters autocast itself (it is thread-local); answers equal an offline bf16 decode.
+    from src.utils.amp import resolve_amp
+
+    model, tok, cfg = load_for_inference(tiny_checkpoint("paraformer"), "cpu")
+    amp = resolve_amp(True, torch.device("cpu"))  # true: bf16 on any CPU (emulated where not native)
+    seen = []
+    hook = model.encoder.register_forward_hook(lambda m, args, out: seen.append(out[0].dtype))
+    feats = _utterances(cfg, tok, 1)[0]  # (T, F)
+    with TestClient(create_app(model, tok, cfg, "cpu", amp=amp)) as client:
+        r = client.post("/transcribe", json={"features": feats.tolist()})
+    assert r.status_code == 200, r.text
+    assert seen == [torch.bfloat16]  # the service's decode really ran in bf16
+    with torch.inference_mode(), amp.autocast():
+        ref = model.decode(feats[None], torch.tensor([feats.shape[0]]), **decode_options(cfg, "greedy", 1))[0]
+    hook.remove()
+    assert r.json()["token_ids"] == ref.tokens
