@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import torch
 
+from src.utils.amp import AmpChoice, cpu_bf16_capability
+
 
 def machine_info(device: torch.device) -> dict[str, Any]:
     """CPU model (/proc/cpuinfo), cores, torch version and threads, device, load, UTC date."""
@@ -36,16 +38,54 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "device": str(device),
+        "cpu_flags": cpu_flags(),
+        "bf16": bf16_capability(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
     }
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def precision_choice(name: str, device: torch.device) -> AmpChoice:
+    """The autocast of one benchmark row: ``fp32`` (none) or ``bf16`` (forced, native or not: the header says which)."""
+    if name not in PRECISIONS:
+        raise ValueError(f"precision {name!r} must be one of {', '.join(PRECISIONS)}")
+    if name == "fp32":
+        return AmpChoice(None, device.type, "fp32")
+    return AmpChoice(torch.bfloat16, device.type, "bf16 autocast")
+
+
+def bf16_capability(device: torch.device) -> str:
+    """What the report header says about bf16 on ``device``: native or emulated, and why."""
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+        return f"{'native' if native else 'emulated'} (gpu {'has' if native else 'lacks'} native bf16)"
+    native, why = cpu_bf16_capability()
+    return f"{'native' if native else 'emulated'} ({why})"
+
+
+def cpu_flags(names: tuple[str, ...] = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16")) -> str:
+    """The speed-relevant x86 flags this CPU has (Arm: its bf16 feature), for the machine line."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            have = set(value.split())
+            return " ".join(n for n in (*names, "bf16") if n in have)
+    return ""
+
+
 def machine_line(m: dict[str, Any]) -> str:
     """One line for the markdown report."""
     gpu = f" ({m['gpu']})" if m.get("gpu") else ""
-    return (f"{m['cpu']}; {m['logical_cores']} logical cores; torch {m['torch']} with {m['threads']} threads; "
+    flags = f" (flags: {m['cpu_flags']})" if m.get("cpu_flags") else ""
+    return (f"{m['cpu']}{flags}; bf16 {m.get('bf16', 'unknown')}; {m['logical_cores']} logical cores; torch {m['torch']} with {m['threads']} threads; "
             f"device {m['device']}{gpu}; load average {m['load_average_1min']}; {m['date_utc']} UTC")
 
 
@@ -153,4 +193,4 @@ class PeakMemory:
         return round(max(peak - self.base_kb, 0.0) / 1024, 1)
 
 
-__all__ = ["PeakMemory", "machine_info", "machine_line", "summarize", "sync", "time_interleaved", "time_repeats"]
+__all__ = ["PRECISIONS", "PeakMemory", "bf16_capability", "cpu_flags", "machine_info", "precision_choice", "machine_line", "summarize", "sync", "time_interleaved", "time_repeats"]

@@ -37,7 +37,7 @@ from src.decode.hypothesis import SOS_EOS_ID
 from src.models import build_model
 from src.metrics.asr_metrics import ASRMetrics
 from src.models.encoder import Encoder
-from src.bench.bench_utils import PeakMemory, machine_info, summarize, sync, time_interleaved
+from src.bench.bench_utils import PeakMemory, machine_info, precision_choice, summarize, sync, time_interleaved
 from src.training.inference import load_for_inference
 from src.training.trainer import build_optimizer
 from src.utils.config import DataConfig, ExperimentConfig, load_config
@@ -56,6 +56,7 @@ class BenchmarkConfig:
     overrides: list[str] = field(default_factory=list)  # applied to every config, e.g. model.attention_impl=sdpa
     train_batch_size: int = 32  # = training.batch_size of the default configs
     train_attention_impls: list[str] = field(default_factory=lambda: ["math", "sdpa"])
+    precisions: list[str] = field(default_factory=lambda: ["fp32", "bf16"])  # bf16 = CPU/CUDA autocast, as training.amp
     utterances: int = 16  # decoded utterances (the same set at every batch size)
     min_frames: int = 300  # 3 s of 10 ms frames
     max_frames: int = 600  # 6 s
@@ -73,7 +74,7 @@ class BenchmarkConfig:
 
 # --quick: seconds, for smoke tests and CI; the numbers mean nothing.
 QUICK = dict(train_batch_size=2, utterances=2, min_frames=100, max_frames=160, batch_sizes=[1, 2],
-             encoder_lengths=[160], encoder_batch=2, warmup=1, repeats=2)
+             encoder_lengths=[160], encoder_batch=2, warmup=1, repeats=1)
 
 
 # --------------------------------------------------------------------------- #
@@ -146,9 +147,9 @@ def find_checkpoint(directory: str, model_name: str) -> Path | None:
 # Measurements                                                                 #
 # --------------------------------------------------------------------------- #
 def bench_training(cfg: ExperimentConfig, bench: BenchmarkConfig, device: torch.device) -> list[dict[str, Any]]:
-    """Utterances/s of full optimizer steps, one row per path in ``train_attention_impls``.
+    """Utterances/s of full optimizer steps, one row per attention path x precision.
 
-    Every path trains its own copy of the model (same initial weights) on the first
+    Every path (``train_attention_impls`` x ``precisions``) trains its own copy of the model (same initial weights) on the first
     ``train_batch_size`` toy training utterances; the timed steps alternate between the
     paths. Peak memory is taken over each path's warm-up steps, which include the first
     AdamW step (where the optimizer state is allocated).
@@ -160,15 +161,18 @@ def bench_training(cfg: ExperimentConfig, bench: BenchmarkConfig, device: torch.
     tokens, token_lens = batch["tokens"].to(device), batch["token_lens"].to(device)  # (B, L), (B,)
     max_norm = cfg.training.max_grad_norm if cfg.training.max_grad_norm > 0 else float("inf")
 
-    def make_step(impl: str) -> tuple[Callable[[], None], int]:
+    def make_step(impl: str, precision: str) -> tuple[Callable[[], None], int]:
         torch.manual_seed(bench.seed)
         c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, attention_impl=impl))
         model = build_model(c, tokenizer.vocab_size, feature_dim(c)).to(device).train()
         optimizer = build_optimizer(model, c)
+        amp = precision_choice(precision, device)
 
         def step() -> None:
             optimizer.zero_grad(set_to_none=True)
-            model(feats, feat_lens, tokens, token_lens)["loss"].backward()
+            with amp.autocast():  # as in the trainer: only the forward; backward follows the forward's dtypes
+                loss = model(feats, feat_lens, tokens, token_lens)["loss"]
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
             optimizer.step()
 
@@ -176,19 +180,21 @@ def bench_training(cfg: ExperimentConfig, bench: BenchmarkConfig, device: torch.
 
     steps, params, peaks = {}, {}, {}
     memory = PeakMemory(device)
-    for impl in bench.train_attention_impls:
-        steps[impl], params[impl] = make_step(impl)
+    paths = [(impl, p) for impl in bench.train_attention_impls for p in bench.precisions]
+    for path in paths:
+        steps[path], params[path] = make_step(*path)
         memory.start()
         for _ in range(max(bench.warmup, 1)):
-            steps[impl]()
-        peaks[impl] = memory.stop()
+            steps[path]()
+        peaks[path] = memory.stop()
     seconds = time_interleaved(steps, warmup=0, repeats=bench.repeats, device=device)
     b = bench.train_batch_size
-    return [{"model": cfg.model.name, "attention": impl, "batch_size": b,
-             "utterances_per_s": summarize([b / s for s in seconds[impl]]),
+    return [{"model": cfg.model.name, "attention": impl, "precision": precision, "batch_size": b,
+             "utterances_per_s": summarize([b / s for s in seconds[(impl, precision)]]),
              "mean_utterance_s": float(feat_lens.float().mean()) * cfg.features.frame_shift_ms / 1000,
-             "peak_mem_mb": peaks[impl], "memory_method": memory.method, "num_params": params[impl]}
-            for impl in bench.train_attention_impls]
+             "peak_mem_mb": peaks[(impl, precision)], "memory_method": memory.method,
+             "num_params": params[(impl, precision)]}
+            for impl, precision in paths]
 
 
 @torch.inference_mode()
@@ -231,17 +237,19 @@ class DecodeCase:
     runs: dict[int, Callable[[], None]]
     out_tokens: dict[int, list[list[int]]]  # hypotheses (token ids) of the latest run, per batch size
     tokenizer: CharTokenizer | None = None
+    precision: str = "fp32"
 
 
 def decode_case(model: torch.nn.Module, cfg: ExperimentConfig, bench: BenchmarkConfig,
                 utts: list[tuple[torch.Tensor, str]], tokenizer: CharTokenizer, device: torch.device,
-                checkpoint: Path | None) -> DecodeCase:
+                checkpoint: Path | None, precision: str = "fp32") -> DecodeCase:
     """The greedy decode of ``utts`` at every batch size in ``bench.batch_sizes``, batched once up front."""
     model.eval()
     decode = decoder_fn(model, cfg.model.name, bench.ar_length)
+    amp = precision_choice(precision, device)
     case = DecodeCase(cfg.model.name, cfg, str(checkpoint) if checkpoint else "random",
                       sum(f.shape[0] for f, _ in utts) * cfg.features.frame_shift_ms / 1000, utts, {}, {},
-                      tokenizer)
+                      tokenizer, precision)
     for b in bench.batch_sizes:
         batches = []
         for i in range(0, len(utts), b):
@@ -253,15 +261,16 @@ def decode_case(model: torch.nn.Module, cfg: ExperimentConfig, bench: BenchmarkC
 
         def run(batches: list = batches, out_tokens: list[list[int]] = out_tokens) -> None:
             out_tokens.clear()
-            for feats, lens, ref_lens in batches:
-                out_tokens.extend(h.tokens for h in decode(feats, lens, ref_lens))
+            with amp.autocast():
+                for feats, lens, ref_lens in batches:
+                    out_tokens.extend(h.tokens for h in decode(feats, lens, ref_lens))
 
         case.runs[b], case.out_tokens[b] = run, out_tokens
     return case
 
 
 def bench_decoding(cases: list[DecodeCase], bench: BenchmarkConfig, device: torch.device) -> list[dict[str, Any]]:
-    """Greedy RTF of every case at every batch size; the models' runs alternate, so load drift hits all alike."""
+    """Greedy RTF of every case at every batch size; the cases' runs alternate, so load drift hits all alike."""
     rows = []
     for b in bench.batch_sizes:
         seconds = time_interleaved({str(i): c.runs[b] for i, c in enumerate(cases)},
@@ -271,7 +280,8 @@ def bench_decoding(cases: list[DecodeCase], bench: BenchmarkConfig, device: torc
             scores = ASRMetrics()  # accuracy of the timed decodes, so speed is compared at a known CER
             for hyp, (_, text) in zip(c.out_tokens[b], c.utts):
                 scores.update(text, c.tokenizer.decode(hyp))
-            rows.append({"cer": scores.compute()["cer"], "model": c.name, "batch_size": b, "attention": c.cfg.model.attention_impl,
+            rows.append({"cer": scores.compute()["cer"], "model": c.name, "batch_size": b, "precision": c.precision,
+                         "attention": c.cfg.model.attention_impl,
                          "rtf": summarize([s / c.audio_s for s in seconds[str(i)]]), "audio_seconds": c.audio_s,
                          "utterances": len(c.utts), "mean_output_tokens": sum(out) / max(len(out), 1),
                          "mean_reference_tokens": sum(len(t) for _, t in c.utts) / len(c.utts),
@@ -319,7 +329,8 @@ def run_benchmark(bench: BenchmarkConfig, *, log: Callable[[str], None] = print)
     for cfg in configs:
         for row in bench_training(cfg, bench, device):
             train_rows.append(row)
-            log(f"train {row['model']} {row['attention']}: {row['utterances_per_s']['median']:.1f} utt/s")
+            log(f"train {row['model']} {row['attention']} {row['precision']}: "
+                f"{row['utterances_per_s']['median']:.1f} utt/s")
 
     cases, cache = [], {}
     tokenizer = CharTokenizer.from_alphabet()
@@ -336,15 +347,16 @@ def run_benchmark(bench: BenchmarkConfig, *, log: Callable[[str], None] = print)
         if key not in cache:  # the same utterances for every model that reads the same features
             cache[key] = long_utterances(data_cfg, count=bench.utterances, min_frames=bench.min_frames,
                                          max_frames=bench.max_frames, seed=bench.seed)
-        cases.append(decode_case(model, cfg, bench, cache[key], tok, device, ckpt))
+        for precision in bench.precisions:  # the same model and utterances in each precision
+            cases.append(decode_case(model, cfg, bench, cache[key], tok, device, ckpt, precision))
     rtf_rows = bench_decoding(cases, bench, device)
     for row in rtf_rows:
-        log(f"decode {row['model']} batch {row['batch_size']}: RTF {row['rtf']['median']:.4f} "
+        log(f"decode {row['model']} {row['precision']} batch {row['batch_size']}: RTF {row['rtf']['median']:.4f} "
             f"({row['mean_output_tokens']:.1f} tokens/utt, weights {row['weights']})")
 
     speedup = {}
     for b in bench.batch_sizes:
-        rtf = {r["model"]: r["rtf"]["median"] for r in rtf_rows if r["batch_size"] == b}
+        rtf = {r["model"]: r["rtf"]["median"] for r in rtf_rows if r["batch_size"] == b and r["precision"] == "fp32"}
         if "paraformer" in rtf and "transformer_ar" in rtf:
             speedup[str(b)] = rtf["transformer_ar"] / rtf["paraformer"]
 

@@ -56,12 +56,13 @@ def test_quick_benchmark_json_and_markdown(tmp_path):
     assert {"machine", "settings", "train", "decode", "paraformer_speedup_over_ar", "encoder_attention",
             "command"} <= set(result)
     assert {"cpu", "logical_cores", "torch", "threads", "device", "date_utc"} <= set(result["machine"])
-    assert {(r["model"], r["attention"]) for r in result["train"]} == {
-        (m, a) for m in ("paraformer", "ctc", "transformer_ar") for a in ("math", "sdpa")}
+    assert {(r["model"], r["attention"], r["precision"]) for r in result["train"]} == {
+        (m, a, p) for m in ("paraformer", "ctc", "transformer_ar") for a in ("math", "sdpa") for p in ("fp32", "bf16")}
+    assert result["machine"]["bf16"].split(" ")[0] in ("native", "emulated")
     for r in result["train"]:
         assert all(_positive(r["utterances_per_s"][k]) for k in ("median", "min", "max"))
-    assert {(r["model"], r["batch_size"]) for r in result["decode"]} == {
-        (m, b) for m in ("paraformer", "ctc", "transformer_ar") for b in (1, 2)}
+    assert {(r["model"], r["batch_size"], r["precision"]) for r in result["decode"]} == {
+        (m, b, p) for m in ("paraformer", "ctc", "transformer_ar") for b in (1, 2) for p in ("fp32", "bf16")}
     for r in result["decode"]:
         assert all(_positive(r["rtf"][k]) for k in ("median", "min", "max")) and _positive(r["audio_seconds"])
         assert 0.0 <= r["cer"] and math.isfinite(r["cer"])  # random weights: any CER, but a real number
@@ -72,7 +73,8 @@ def test_quick_benchmark_json_and_markdown(tmp_path):
     for r in result["encoder_attention"]:
         assert _positive(r["math_ms"]["median"]) and _positive(r["sdpa_ms"]["median"]) and _positive(r["sdpa_speedup"])
     table = md.read_text()
-    assert "Machine:" in table and "| paraformer | 1 |" in table and "speed-up over transformer_ar" in table
+    assert "Machine:" in table and "| paraformer | fp32 | 1 |" in table and "speed-up over transformer_ar" in table
+    assert "bf16: " in table and "fp32 and bf16 side by side" in table and "bf16 / fp32 =" in table
 
 
 def _verdict_for(speedup: float, cer_pf: float, cer_ar: float, weights: str = "best.pt") -> str:
@@ -96,3 +98,16 @@ def test_speedup_target_needs_trained_models_at_a_similar_cer():
     assert "MISSES" in _verdict_for(fast, 0.9, 0.9, weights="random")
     # Similar CER, too slow.
     assert "MISSES" in _verdict_for(SPEEDUP_TARGET - 1, 0.01, 0.01)
+
+
+def test_bf16_training_target_compares_bf16_with_fp32_of_the_same_path():
+    from src.bench.bench_report import BF16_TRAIN_TARGET, target_verdicts
+
+    def train(fp32: float, bf16: float) -> list[dict]:
+        return [{"model": "ctc", "attention": "sdpa", "precision": p, "utterances_per_s": {"median": v}}
+                for p, v in (("fp32", fp32), ("bf16", bf16))]
+
+    result = {"paraformer_speedup_over_ar": {}, "decode": [], "encoder_attention": [],
+              "machine": {"bf16": "native (cpu has amx_bf16)"}}
+    assert "meets the >= 1.5x" in target_verdicts({**result, "train": train(100.0, 100.0 * BF16_TRAIN_TARGET + 1)})
+    assert "MISSES the >= 1.5x" in target_verdicts({**result, "train": train(100.0, 100.0 * BF16_TRAIN_TARGET - 1)})
