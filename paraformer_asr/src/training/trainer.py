@@ -30,7 +30,7 @@ import math
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -119,8 +119,12 @@ def train(
     resume: str | Path | None = None,
     console: bool = True,
     make_plots: bool = True,
+    stop_when: Callable[[dict[str, Any]], bool] | None = None,
 ) -> dict[str, Any]:
     """Train ``cfg`` into ``run_dir`` (made by ``make_run_dir``); returns the last validation row.
+
+    ``stop_when(row)`` is asked after each epoch's validation and checkpoints; True ends
+    training there (src/bench/time_to_accuracy.py stops at an accuracy target this way).
 
     Raises :class:`TrainingInterrupted` on Ctrl-C (after saving ``latest.pt``) and
     FloatingPointError on a NaN/Inf loss, naming the step and the last good checkpoint.
@@ -343,6 +347,9 @@ def train(
                 best_cer = row["cer"]
                 save(ckpt_dir / "best.pt", next_epoch, next_batch)
             save(ckpt_dir / "latest.pt", next_epoch, next_batch)
+            if stop_when is not None and stop_when(row):
+                logger.info(f"stop_when met after epoch {epoch + 1} (step {step})")
+                break
 
             if stop_now or distributed.any_rank(stop.requested):
                 path = ckpt_dir / "latest.pt"
