@@ -102,6 +102,11 @@ def build_optimizer(model: torch.nn.Module, cfg: ExperimentConfig) -> torch.opti
     return torch.optim.AdamW(groups, lr=cfg.training.learning_rate, betas=(0.9, 0.98), eps=1e-9)
 
 
+def loss_values(losses: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The scalar loss terms as Python floats with one host sync (a float() per term waits on the GPU once each)."""
+    return dict(zip(losses, torch.stack([v.detach().float() for v in losses.values()]).tolist()))
+
+
 def amp_setup(cfg: ExperimentConfig, device: torch.device) -> tuple[AmpChoice, torch.amp.GradScaler]:
     """The autocast precision for ``training.amp`` (src/utils/amp.py) and a GradScaler enabled only for fp16.
 
@@ -270,7 +275,7 @@ def train(
                 # 2. forward: a dict of named scalar losses, "loss" is the weighted total
                 with amp.autocast():  # bf16/fp16 matmuls; weights, optimizer and losses stay fp32
                     losses = forward_model(feats, feat_lens, tokens, token_lens)
-                values = {k: float(v.detach()) for k, v in losses.items()}
+                values = loss_values(losses)
                 values, stop_now = distributed.reduce_step_values(values, stop.requested)  # means over ranks
                 if not math.isfinite(values["loss"]):
                     latest = ckpt_dir / "latest.pt"

@@ -1,5 +1,6 @@
 """Trainer: loss decreases, exact resume after Ctrl-C, NaN stop. Tiny configs, CPU, seconds each."""
 
+import math
 import os
 import signal
 
@@ -133,3 +134,14 @@ def test_max_steps_caps_training_mid_epoch(tmp_path):
     state = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
     assert row["step"] == 3 and state["step"] == 3
     assert (state["epoch"], state["batch_in_epoch"]) == (0, 3)  # resumable from the 4th batch of epoch 1
+
+
+def test_loss_values_equal_a_float_per_term():
+    # The one-sync path of the loop gives exactly what float() of each term gives, NaN/Inf included.
+    losses = {"loss": torch.tensor(1.2345678, requires_grad=True) * 3, "att": torch.tensor(float("nan")),
+              "mae": torch.tensor(0.1, dtype=torch.bfloat16), "ctc": torch.tensor(float("inf"))}
+    got = trainer.loss_values(losses)
+    assert list(got) == list(losses)
+    for k, v in losses.items():
+        want = float(v.detach())
+        assert (got[k] == want) or (math.isnan(got[k]) and math.isnan(want)), (k, got[k], want)
