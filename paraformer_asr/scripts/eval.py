@@ -22,7 +22,7 @@ from src.metrics.grouped import format_table  # noqa: E402
 from src.training.evaluate import decode_options, evaluate, group_by_fields, manifest_audio_seconds, manifest_loader  # noqa: E402
 from src.training.inference import load_for_inference  # noqa: E402
 from src.training.transcribe import AudioInputError, check_audio_checkpoint  # noqa: E402
-from src.utils.amp import parse_amp, resolve_amp  # noqa: E402
+from src.utils.amp import autocast_model, parse_amp, resolve_amp  # noqa: E402
 from src.utils.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from src.utils.logging import resolve_run_path  # noqa: E402
 from src.utils.tensor_utils import resolve_device  # noqa: E402
@@ -81,8 +81,8 @@ def main() -> int:
     except (AudioInputError, ManifestError, AudioError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    with torch.inference_mode(), amp.autocast():  # features are fp64/fp32 elementwise work: autocast leaves them alone
-        result = evaluate(model, loader, tokenizer, device, decode_opts=decode_options(cfg, method, beam_size),
+    with torch.inference_mode():  # only the model runs under autocast: features and resampling stay fp32
+        result = evaluate(autocast_model(model, amp), loader, tokenizer, device, decode_opts=decode_options(cfg, method, beam_size),
                           detailed=args.detailed or bool(args.group_by))
     if args.group_by:
         try:

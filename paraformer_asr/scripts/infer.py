@@ -32,7 +32,7 @@ from src.training.transcribe import (  # noqa: E402
     check_toy_checkpoint,
     format_timestamps,
 )
-from src.utils.amp import parse_amp, resolve_amp  # noqa: E402
+from src.utils.amp import autocast_model, parse_amp, resolve_amp  # noqa: E402
 from src.utils.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from src.utils.logging import resolve_run_path  # noqa: E402
 from src.utils.tensor_utils import resolve_device  # noqa: E402
@@ -85,8 +85,8 @@ def main() -> int:
         return 2
     opts = decode_options(cfg, args.decode_method or cfg.decode.method, args.beam_size or cfg.decode.beam_size)
     if args.audio:
-        with amp.autocast():  # fbank runs in float64, which autocast never casts
-            return transcribe_audio(args, model, tokenizer, cfg, opts, device)
+        # Only the model runs under autocast: resampling and fbank stay fp32.
+        return transcribe_audio(args, autocast_model(model, amp), tokenizer, cfg, opts, device)
     if args.text is not None or args.input_file or args.interactive:
         try:
             check_toy_checkpoint(cfg, args.checkpoint)

@@ -45,7 +45,7 @@ from src.training.compile_fallback import compile_or_eager
 from src.training.evaluate import decode_options, evaluate
 from src.training.plots import plot_cif, plot_curves
 from src.training.schedule import lr_at
-from src.utils.amp import AmpChoice, resolve_amp
+from src.utils.amp import AmpChoice, autocast_model, resolve_amp
 from src.utils.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from src.utils.config import ExperimentConfig, config_to_dict, dump_config
 from src.utils.logging import RunLogger
@@ -325,13 +325,14 @@ def train(
 
             # 6. validation: greedy decoding of the whole val split (under DDP each rank scores a shard)
             opts = decode_options(cfg, "greedy", 1)
-            with amp.autocast():  # validated in the precision it trains in (and eval.py/serve use under --amp auto)
-                if world == 1:
-                    result = evaluate(model, val_loader, tokenizer, device, decode_opts=opts, compute_loss=True)
-                else:
-                    shard = evaluate(model, val_loader, tokenizer, device, decode_opts=opts, compute_loss=True,
-                                     detailed=True)
-                    result = distributed.reduce_eval_result(shard, len(val_loader))  # error counts summed over ranks
+            # Validated in the precision it trains in (as eval.py/serve under --amp auto); only the model runs in it.
+            val_model = autocast_model(model, amp)
+            if world == 1:
+                result = evaluate(val_model, val_loader, tokenizer, device, decode_opts=opts, compute_loss=True)
+            else:
+                shard = evaluate(val_model, val_loader, tokenizer, device, decode_opts=opts, compute_loss=True,
+                                 detailed=True)
+                result = distributed.reduce_eval_result(shard, len(val_loader))  # error counts summed over ranks
             n = max(epoch_sums.get("_batches", 1.0), 1.0)
             row = {"epoch": epoch + 1, "step": step, "lr": lr}
             row |= {f"train_{k}": v / n for k, v in epoch_sums.items() if not k.startswith("_")}

@@ -100,6 +100,34 @@ class AmpChoice:
         return torch.autocast(self.device_type, dtype=self.dtype)
 
 
+class AutocastModel:
+    """``model`` whose ``forward`` and ``decode`` run under autocast; everything else is the model's.
+
+    Only the model runs in bf16: feature extraction, resampling and data loading (which
+    ``evaluate`` and the audio transcriber run between model calls, with fp32 convs and
+    matmuls of their own) stay fp32, which wrapping a whole loop in autocast would not give.
+    """
+
+    def __init__(self, model: torch.nn.Module, amp: AmpChoice) -> None:
+        self.model, self.amp = model, amp
+
+    def __getattr__(self, name: str):  # only called for names this wrapper does not have
+        return getattr(self.model, name)
+
+    def __call__(self, *args, **kwargs):
+        with self.amp.autocast():
+            return self.model(*args, **kwargs)
+
+    def decode(self, *args, **kwargs):
+        with self.amp.autocast():
+            return self.model.decode(*args, **kwargs)
+
+
+def autocast_model(model: torch.nn.Module, amp: AmpChoice) -> torch.nn.Module:
+    """``model`` itself for fp32, else an :class:`AutocastModel` around it."""
+    return model if amp.dtype is None else AutocastModel(model, amp)  # type: ignore[return-value]
+
+
 def parse_amp(value: str | bool) -> AmpSetting:
     """``auto|true|false`` from a command line (or a bool) -> the config value; anything else is an error."""
     if isinstance(value, bool) or value == "auto":
@@ -134,4 +162,4 @@ def resolve_amp(setting: AmpSetting, device: torch.device, *, cpuinfo: str | Non
     return AmpChoice(None, device.type, f"no autocast path for device {device.type}")
 
 
-__all__ = ["AmpChoice", "AmpSetting", "cpu_bf16_capability", "parse_amp", "read_cpuinfo", "resolve_amp"]
+__all__ = ["AmpChoice", "AmpSetting", "AutocastModel", "autocast_model", "cpu_bf16_capability", "parse_amp", "read_cpuinfo", "resolve_amp"]

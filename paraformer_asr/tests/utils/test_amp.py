@@ -102,3 +102,21 @@ def test_parse_amp_for_command_lines():
     assert [parse_amp(s) for s in ("auto", "true", "false", "TRUE", True)] == ["auto", True, False, True, True]
     with pytest.raises(ValueError, match="auto, true or false"):
         parse_amp("fp16")
+
+
+def test_autocast_model_runs_only_the_model_in_bf16():
+    from src.utils.amp import autocast_model
+    from tests.models.tiny import tiny_model, toy_batch
+
+    model = tiny_model("ctc").eval()
+    assert autocast_model(model, resolve_amp(False, CPU)) is model  # fp32: no wrapper at all
+    wrapped = autocast_model(model, resolve_amp(True, CPU))
+    seen = []
+    model.encoder.register_forward_hook(lambda m, args, out: seen.append(out[0].dtype))
+    b = toy_batch()
+    with torch.inference_mode():
+        wrapped.decode(b["feats"], b["feat_lens"], method="greedy")
+        losses = wrapped(b["feats"], b["feat_lens"], b["tokens"], b["token_lens"])
+    assert seen == [torch.bfloat16, torch.bfloat16] and losses["loss"].dtype == torch.float32
+    assert not torch.is_autocast_enabled("cpu")  # between model calls (features, resampling) it is fp32
+    assert wrapped.training is False and wrapped.encoder is model.encoder  # everything else is the model's
