@@ -153,6 +153,17 @@ def decode_compressed(path: str | Path) -> tuple[torch.Tensor, int]:
     return _decode_wav(res.stdout, str(path))
 
 
+def decode_bytes(data: bytes, name: str) -> tuple[torch.Tensor, int]:
+    """Compressed audio held in memory (an HTTP upload) -> ((N,) float32 mono at its rate, rate), via ffmpeg's stdin."""
+    if not ffmpeg_available():
+        raise AudioError(f"{name}: decoding compressed audio (FLAC, MP3, OGG, ...) needs ffmpeg and ffprobe, which are not on the PATH; {INSTALL_HINT}")
+    cmd = _ffmpeg_cmd(Path("pipe:0"))
+    res = subprocess.run(cmd, input=data, capture_output=True)
+    if res.returncode != 0 or not res.stdout:
+        raise _ffmpeg_error(Path(name), res.stderr)
+    return _decode_wav(res.stdout, name)
+
+
 def read_audio(path: str | Path, target_sr: int | None = 16000) -> torch.Tensor:
     """Any supported file -> (N,) float32 mono at ``target_sr`` (None keeps the file's rate).
 

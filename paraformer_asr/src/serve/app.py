@@ -47,7 +47,8 @@ from src.utils.config import ExperimentConfig, ServeConfig
 log = logging.getLogger("paraformer_asr.serve")
 
 _START_KEY = "asr.start_time"  # set per request by the timing middleware below
-_WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "application/octet-stream")
+_WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "application/octet-stream",
+              "audio/flac", "audio/x-flac", "audio/mpeg", "audio/mp3", "audio/ogg")  # compressed: via ffmpeg
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in [

@@ -1,4 +1,4 @@
-"""WAV bytes -> model input features for ``POST /transcribe/audio``.
+"""WAV (or, through ffmpeg, FLAC/MP3/OGG) bytes -> model input features for ``POST /transcribe/audio``.
 
 The same front end as training and ``scripts/infer.py --audio``: read the WAV
 (resampled to ``features.sample_rate``), Kaldi fbank without dither, then the
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from src.data.audio import AudioError, read_wav_bytes
+from src.data.audio import AudioError, read_wav_bytes, resample
+from src.data.audio_backends import decode_bytes, ffmpeg_available
 from src.data.cmvn import GlobalCMVN
 from src.data.features import Fbank
 from src.serve.validation import InputError
@@ -40,10 +41,19 @@ class AudioFrontEnd:
         """WAV bytes -> (N,) float32 at ``sample_rate``, or :class:`InputError` (415 not WAV, 422 empty)."""
         if not data:
             raise InputError(422, "the audio body is empty; expected a WAV file (RIFF/WAVE, integer PCM)")
+        if data[:4] != b"RIFF" and ffmpeg_available():
+            # Not a WAV: FLAC, MP3, OGG ... through ffmpeg (src/data/audio_backends.py); resampling stays ours.
+            try:
+                wave, sr = decode_bytes(data, name)
+            except AudioError as e:
+                raise InputError(415, f"{name}: not a WAV file (no RIFF/WAVE header) and not audio ffmpeg can decode "
+                                      f"({e}); expected WAV, FLAC, MP3 or OGG") from None
+            return resample(wave, sr, self.cfg.sample_rate) if sr != self.cfg.sample_rate else wave
         try:
             return read_wav_bytes(data, name, target_sr=self.cfg.sample_rate)  # (N,)
         except AudioError as e:
-            raise InputError(415, f"{e}; expected a WAV file (RIFF/WAVE, 8/16/24/32-bit integer PCM)") from None
+            hint = "" if ffmpeg_available() else " (FLAC/MP3/OGG uploads need ffmpeg on the server's PATH)"
+            raise InputError(415, f"{e}; expected a WAV file (RIFF/WAVE, 8/16/24/32-bit integer PCM){hint}") from None
 
     def features(self, wave: torch.Tensor, name: str) -> torch.Tensor:
         """(N,) samples -> (T, F) fbank + CMVN, refusing audio over ``max_audio_seconds`` (413) or too short (422)."""

@@ -186,7 +186,7 @@ class AudioTranscriber:
 
 
 def format_timestamps(t: Transcript) -> str:
-    """``t@0.12 e@0.20 a@0.28 _@0.36 ...`` (``_`` is the word space)."""
+    """``t@0.12 e@0.20 a@0.28 _@0.36 ...`` (``_`` is the word space; BPE: ``_the@0.36``)."""
     if t.timestamps is None:
         return "(this model gives no token frames)"
-    return " ".join(f"{'_' if tok == ' ' else tok}@{s:.2f}" for tok, s in zip(t.tokens, t.timestamps))
+    return " ".join(f"{tok.replace(' ', '_')}@{s:.2f}" for tok, s in zip(t.tokens, t.timestamps))  # BPE tokens carry their space

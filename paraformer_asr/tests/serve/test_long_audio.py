@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import subprocess
 
 import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from src.data import audio_backends
 from src.data.audio import read_wav, write_wav
 from src.data.features import Fbank
 from src.serve.app import create_app
@@ -72,3 +74,27 @@ def test_short_audio_has_no_segments(long_app, tmp_path):
     write_wav(tmp_path / "a.wav", 0.3 * torch.sin(2 * math.pi * 440 * t), SR)
     r = client.post("/transcribe/audio", files={"file": ("a.wav", (tmp_path / "a.wav").read_bytes())})
     assert r.status_code == 200 and r.json()["segments"] is None
+
+
+@pytest.mark.skipif(not audio_backends.ffmpeg_available(), reason="ffmpeg not on the PATH (apt-get install ffmpeg)")
+@pytest.mark.parametrize("suffix,ctype", [(".flac", "audio/flac"), (".mp3", "audio/mpeg")])
+def test_compressed_uploads_decode_through_ffmpeg(long_app, tmp_path, suffix, ctype):
+    client, model, tok, cfg = long_app
+    recording(tmp_path / "long.wav")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(tmp_path / "long.wav"), str(tmp_path / f"long{suffix}")], check=True)
+    data = (tmp_path / f"long{suffix}").read_bytes()
+    r = client.post("/transcribe/audio", content=data, headers={"content-type": ctype})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["segments"]) == 3
+    if suffix == ".flac":  # lossless: the same answer as the WAV
+        wav = client.post("/transcribe/audio", files={"file": ("long.wav", (tmp_path / "long.wav").read_bytes())})
+        assert r.json()["token_ids"] == wav.json()["token_ids"]
+
+
+def test_compressed_upload_without_ffmpeg_names_it(long_app, monkeypatch):
+    from src.serve import audio_input
+
+    client, *_ = long_app
+    monkeypatch.setattr(audio_input, "ffmpeg_available", lambda: False)
+    r = client.post("/transcribe/audio", content=b"fLaC" + bytes(64), headers={"content-type": "audio/flac"})
+    assert r.status_code == 415 and "FLAC/MP3/OGG uploads need ffmpeg on the server's PATH" in r.json()["detail"]
