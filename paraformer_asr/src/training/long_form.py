@@ -29,6 +29,7 @@ import torch
 
 from src.data.audio import StreamResampler
 from src.data.audio_backends import open_stream
+from src.data.bpe import MIN_VOCAB_SIZE
 from src.data.vad import FrameEnergy, detect_segments
 from src.training.transcribe import AudioTranscriber, Transcript, header_seconds
 from src.utils.config import VADConfig
@@ -52,7 +53,7 @@ def word_separator(tokenizer: Any) -> str:
     """" " between segments when the vocabulary has a word space (English), "" otherwise (Mandarin chars)."""
     if hasattr(tokenizer, "chars"):
         return " " if " " in tokenizer.chars else ""
-    return " " if any(t.startswith(b" ") for t in getattr(tokenizer, "token_bytes", [])[259:]) else ""
+    return " " if any(t.startswith(b" ") for t in getattr(tokenizer, "token_bytes", [])[MIN_VOCAB_SIZE:]) else ""
 
 
 class LongFormTranscriber:
