@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def main() -> int:
     parser.add_argument("--dev-fraction", type=float, default=0.05, help="folder: share of utterances for dev")
     parser.add_argument("--test-fraction", type=float, default=0.05, help="folder: share of utterances for test")
     parser.add_argument("--min-seconds", type=float, default=0.1, help="skip shorter audio")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="threads measuring durations (MP3 is decoded by ffmpeg to count samples)")
     args = parser.parse_args()
 
     if not args.src.exists():
@@ -44,7 +47,7 @@ def main() -> int:
         kwargs = {"dev_fraction": args.dev_fraction, "test_fraction": args.test_fraction}
     try:
         collected = module.collect(args.src, **kwargs)
-        summary = write_manifests(collected, args.out, min_seconds=args.min_seconds)
+        summary = write_manifests(collected, args.out, min_seconds=args.min_seconds, workers=args.workers)
     except CorpusError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,22 +55,33 @@ def collapse(text: str) -> str:
     return " ".join(text.split())
 
 
-def write_manifests(collected: Collected, out: Path, *, min_seconds: float = 0.1, progress: bool = True) -> dict:
+def _duration(item: Item) -> float | AudioError:
+    try:
+        return audio_duration(item.audio)
+    except AudioError as e:
+        return e
+
+
+def write_manifests(collected: Collected, out: Path, *, min_seconds: float = 0.1, progress: bool = True,
+                    workers: int = 1) -> dict:
     """``out/<split>.jsonl`` per split, ``out/skipped.tsv``; returns a summary dict (also ``out/summary.json``).
 
     Items whose audio cannot be read, or shorter than ``min_seconds`` (less than a few
-    fbank frames), are skipped with the reason.
+    fbank frames), are skipped with the reason. ``workers`` threads measure durations at
+    once: MP3 is decoded by one ffmpeg process per clip, which waits on I/O and the other
+    process, not on Python.
     """
     out.mkdir(parents=True, exist_ok=True)
     skipped = list(collected.skipped)
     summary: dict = {"normalisation": collected.normalisation, "splits": {}}
     for split, items in collected.splits.items():
         lines, seconds = [], 0.0
-        for item in tqdm(items, desc=f"{split}: durations", disable=not progress, leave=False):
-            try:
-                duration = audio_duration(item.audio)
-            except AudioError as e:
-                skipped.append(Skip(str(item.audio), f"unreadable audio: {e}"))
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            durations = list(tqdm(pool.map(_duration, items), total=len(items), desc=f"{split}: durations",
+                                  disable=not progress, leave=False))
+        for item, duration in zip(items, durations):
+            if isinstance(duration, AudioError):
+                skipped.append(Skip(str(item.audio), f"unreadable audio: {duration}"))
                 continue
             if duration < min_seconds:
                 skipped.append(Skip(str(item.audio), f"too short: {duration:.3f} s < {min_seconds} s"))

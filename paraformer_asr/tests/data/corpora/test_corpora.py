@@ -58,7 +58,7 @@ def test_commonvoice_mp3_and_icefall_normalisation(tmp_path, commonvoice_root):
     with (base / "train.tsv").open("a", encoding="utf-8") as f:
         f.write("x\tmissing.mp3\thello\t2\t0\t\t\t\ten\t\n")
         f.write("y\tcommon_voice_en_0.mp3\t?!\t2\t0\t\t\t\ten\t\n")
-    write_manifests(commonvoice.collect(base), tmp_path / "out", progress=False)
+    write_manifests(commonvoice.collect(base), tmp_path / "out", progress=False, workers=3)  # order kept
     texts = [e["text"] for e in _read(tmp_path / "out" / "train.jsonl")]
     assert texts == ["the cat sat", "a dog ran", "the cat's ran"]
     assert [e["text"] for e in _read(tmp_path / "out" / "test.jsonl")] == ["a cat the dog"]
