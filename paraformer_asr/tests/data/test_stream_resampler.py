@@ -7,7 +7,7 @@ from src.data.audio import StreamResampler, resample
 
 
 @pytest.mark.parametrize("orig,new", [(44100, 16000), (8000, 16000), (22050, 16000), (48000, 16000), (16000, 16000)])
-@pytest.mark.parametrize("block", [1, 997, 50_000])
+@pytest.mark.parametrize("block", [7, 997, 50_000])
 def test_blocks_equal_the_whole_signal(orig, new, block):
     torch.manual_seed(0)
     x = torch.randn(orig // 4 + 37)
