@@ -116,7 +116,7 @@ def encode_transcripts(entries: list[ManifestEntry], tokenizer: CharTokenizer, s
         top = ", ".join(f"{c!r} x{n}" for c, n in sorted(oov.items(), key=lambda kv: -kv[1])[:10])
         warnings.warn(
             f"{source}: {sum(oov.values())} character(s) outside the vocabulary were mapped to <unk> ({top}); "
-            "clean the transcripts or build the tokenizer from them",
+            "clean the transcripts or build the vocabulary from them with data.tokenizer=char (or bpe)",
             stacklevel=2,
         )
     return [tokenizer.encode(e.text) for e in entries]
@@ -321,7 +321,7 @@ def resolve_audio_inputs(path: str | Path) -> list[tuple[Path, str | None]]:
     if path.is_dir():
         wavs = sorted(p for p in path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)  # .wav, .flac, .mp3, ...
         if not wavs:
-            raise ManifestError(f"{path}: the folder holds no .wav files")
+            raise ManifestError(f"{path}: the folder holds no .wav files (nor {', '.join(AUDIO_SUFFIXES[2:])})")
         return [(p, None) for p in wavs]
     if path.suffix.lower() in (".jsonl", ".json"):
         return [(e.audio_path, e.text) for e in read_manifest(path)]
