@@ -6,6 +6,13 @@ for a random number of frames, neighbours cross-fade over a frame or two, and
 Gaussian noise is added. Nothing is downloaded and every sample is a pure
 function of ``(seed, split, index)``, so train/val/test never change between runs.
 
+The splits are disjoint in text, as the speech corpus's are: every possible text
+belongs to exactly one split, by a fixed hash of the text (:func:`text_split`,
+1/20 of all texts each for val and test, the rest for train), and a split draws
+word sequences until it gets one of its own. Without this, a quarter of the
+val/test texts (mostly one- and two-word ones) also occurred verbatim in train,
+so validation partly measured memorisation.
+
 Why the task is learnable with ``S``x subsampling (S = model.subsampling):
 - every character lasts at least ``min_frames_per_char >= S`` frames, so no
   subsampled frame has to carry more than one token (CIF fires at most once per
@@ -25,6 +32,7 @@ Run ``python -m src.data.toy_seq2seq --debug [--out f.png]`` to see a sample.
 from __future__ import annotations
 
 import argparse
+import zlib
 
 import numpy as np
 import torch
@@ -34,6 +42,14 @@ from src.data.tokenizer import DEFAULT_ALPHABET, CharTokenizer
 from src.utils.config import DataConfig
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
+TEXT_BUCKETS = 20  # texts hashing to bucket 0 are val, 1 are test, 2..19 train
+MAX_TEXT_DRAWS = 10_000  # a split draws at most this many word sequences for one sample
+
+
+def text_split(text: str) -> str:
+    """The one split a toy text belongs to (crc32 of its UTF-8 bytes: stable across runs and machines)."""
+    bucket = zlib.crc32(text.encode("utf-8")) % TEXT_BUCKETS
+    return "val" if bucket == 0 else "test" if bucket == 1 else "train"
 
 # A few hundred common English words; several contain doubled letters on purpose.
 WORDS = """
@@ -90,8 +106,16 @@ class ToySeq2Seq(Dataset):
         return np.random.default_rng([self.cfg.seed, SPLITS[self.split], index])
 
     def sample_text(self, rng: np.random.Generator) -> str:
-        n = int(rng.integers(self.cfg.min_words, self.cfg.max_words + 1))
-        return " ".join(WORDS[int(i)] for i in rng.integers(0, len(WORDS), size=n))
+        """Draw word sequences until one belongs to this split (see :func:`text_split`)."""
+        for _ in range(MAX_TEXT_DRAWS):
+            n = int(rng.integers(self.cfg.min_words, self.cfg.max_words + 1))
+            text = " ".join(WORDS[int(i)] for i in rng.integers(0, len(WORDS), size=n))
+            if text_split(text) == self.split:
+                return text
+        raise ValueError(
+            f"no {self.split} text found in {MAX_TEXT_DRAWS} draws with data.min_words={self.cfg.min_words}, "
+            f"data.max_words={self.cfg.max_words}; allow more words per utterance"
+        )
 
     def text(self, index: int) -> str:
         return self.sample_text(self._rng(index))

@@ -71,3 +71,13 @@ def test_subsampling_assertion_names_the_knob():
 
 def test_normalize_text():
     assert normalize_text("  Hello,   World! ") == "hello world"
+
+
+def test_splits_are_disjoint_in_text():
+    """No val/test text occurs in train (before: ~25 % did), and val and test share none."""
+    train = {_ds("train").text(i) for i in range(1500)}
+    val = {_ds("val").text(i) for i in range(200)}
+    test = {_ds("test").text(i) for i in range(200)}
+    assert not val & train and not test & train and not val & test
+    # Each split still covers one- to four-word texts.
+    assert {len(t.split()) for t in val} == {1, 2, 3, 4} == {len(t.split()) for t in test}
