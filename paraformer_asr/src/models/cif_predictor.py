@@ -14,15 +14,22 @@ So every token embedding e_i is a weighted sum of frames whose weights add to
 exactly beta, and token i "fires" at frame t (its timestamp). A scaled alpha
 can exceed beta; then one frame fires several times (the inner while loop).
 
-Training (target lengths known): alpha is scaled, alpha'_t = alpha_t * L / sum(alpha),
-so sum(alpha') = L exactly and CIF emits exactly L embeddings -- the decoder's
-input length matches the target (Paraformer section 2.2). Float rounding can
-leave the L-th token a hair under beta at the last frame, so in training a
-leftover above beta/2 fires too (the leftover is ~0 or ~beta, nothing between).
+Training (target lengths known): alpha is scaled, alpha'_t = alpha_t * L beta / sum(alpha),
+so sum(alpha') = L beta exactly and CIF, firing every beta, emits exactly L
+embeddings -- the decoder's input length matches the target (Paraformer
+section 2.2, there with beta = 1). Float rounding can leave the L-th token a
+hair under beta at the last frame, so in training a leftover of at least beta/2
+fires too (the leftover is ~0 or ~beta, nothing between).
 
-Inference: sum(alpha) is not an integer; a leftover above ``tail_threshold``
-after the last valid frame fires one final token at the last valid frame.
-The predicted length is the number of fires.
+Counting. A token is beta of weight, so the predicted count is sum(alpha) / beta
+(``CifOutput.predicted_count``); the MAE loss pulls it to L.
+
+Inference: sum(alpha) / beta is not an integer. The tail rule is FunASR's: it
+appends one frame of weight ``tail_threshold`` (default 0.45) after the last valid
+frame and integrates on, so the leftover fires one final token (at the last valid
+frame) iff leftover + tail_threshold >= beta, i.e. leftover >= 0.55 for the
+defaults. The predicted length is the number of fires:
+floor(sum(alpha) / beta + tail_threshold / beta) when no frame is split oddly.
 
 Two equal implementations (``predictor.impl``, equality tested with gradients):
 ``integrate_and_fire`` loops over time (T' is tens of frames), vectorised over
@@ -49,8 +56,9 @@ class CifOutput:
     acoustic_embeds: torch.Tensor  # (B, L, D), zero past token_lens
     token_lens: torch.Tensor  # (B,) int64: number of fires (== target lengths in training)
     alphas: torch.Tensor  # (B, T') weights actually integrated (scaled in training)
-    alpha_sum: torch.Tensor  # (B,) sum of the unscaled alphas: the predicted count for the MAE loss
+    alpha_sum: torch.Tensor  # (B,) sum of the unscaled alphas
     fire_frames: torch.Tensor  # (B, L) int64 encoder frame where each token fired; -1 on padding
+    predicted_count: torch.Tensor  # (B,) alpha_sum / beta: the predicted token count, for the MAE loss
 
 
 def integrate_and_fire(
@@ -68,7 +76,8 @@ def integrate_and_fire(
         hidden: (B, T', D) encoder states.
         alphas: (B, T') non-negative weights, already zero on padding.
         threshold: beta, the weight of one token.
-        tail_threshold: after the last frame a leftover weight > this fires one more token.
+        tail_threshold: weight of FunASR's appended tail frame: after the last frame a leftover
+            fires one more token iff leftover + tail_threshold >= threshold.
         lengths: (B,) valid frames (the tail token's fire frame is lengths - 1); default all T'.
         max_tokens: width L of the output (extra fires are dropped, missing ones zero-padded);
             default the largest count in the batch.
@@ -103,8 +112,9 @@ def integrate_and_fire(
         a_acc = a_acc + rest
         h_acc = h_acc + rest.unsqueeze(1) * h_t  # (B, D)
 
-    # Tail: the leftover after the last valid frame (alphas are 0 beyond it).
-    tail = a_acc > tail_threshold  # (B,)
+    # Tail: the leftover after the last valid frame (alphas are 0 beyond it) plus FunASR's
+    # appended tail weight; the appended frame's state is zero, so the embedding is h_acc.
+    tail = a_acc + tail_threshold >= threshold  # (B,)
     if bool(tail.any()):
         events.append(h_acc)
         fired.append(tail)
@@ -144,8 +154,8 @@ def integrate_and_fire_parallel(
     each frame that falls in its slot, so
         W[i, t] = max(0, min(c_t, i beta) - max(c_{t-1}, (i-1) beta)),    e_i = sum_t W[i, t] h_t,
     one (B, L, T') x (B, T', D) matmul. Token i fires at the first t with c_t >= i beta; the
-    count is floor(c_T / beta) plus one if the leftover c_T - floor(.) beta exceeds the tail
-    threshold (the tail token's slot then holds just the leftover, as in the loop).
+    count is floor(c_T / beta) plus one if the leftover c_T - floor(.) beta plus the tail
+    threshold reaches beta (the tail token's slot then holds just the leftover, as in the loop).
     """
     b, t_max, d = hidden.shape
     if lengths is None:
@@ -154,7 +164,7 @@ def integrate_and_fire_parallel(
     c_prev = torch.cat([c.new_zeros(b, 1), c[:, :-1]], dim=1)  # (B, T') c_{t-1}
     total = c[:, -1] if t_max > 0 else c.new_zeros(b)  # (B,)
     full = torch.floor(total / threshold)  # (B,) tokens whose slot is complete
-    counts = (full + (total - full * threshold > tail_threshold).to(full.dtype)).long()  # (B,)
+    counts = (full + (total - full * threshold + tail_threshold >= threshold).to(full.dtype)).long()  # (B,)
     width = (int(counts.max()) if b > 0 else 0) if max_tokens is None else max_tokens
     counts = counts.clamp(max=width)
     slot_end = torch.arange(1, width + 1, dtype=c.dtype, device=c.device) * threshold  # (L,) i beta
@@ -185,6 +195,10 @@ class CifPredictor(nn.Module):
         impl: str = "parallel",
     ) -> None:
         super().__init__()
+        if not threshold > 0 or not 0 <= tail_threshold < threshold:
+            raise ValueError(
+                f"predictor.threshold={threshold} must be > 0 and predictor.tail_threshold={tail_threshold} in [0, threshold)"
+            )
         assert impl in ("parallel", "loop"), f"predictor.impl={impl!r} must be 'parallel' or 'loop'"
         self.integrate = integrate_and_fire_parallel if impl == "parallel" else integrate_and_fire
         assert conv_kernel % 2 == 1, f"predictor.conv_kernel={conv_kernel} must be odd (symmetric context)"
@@ -222,8 +236,8 @@ class CifPredictor(nn.Module):
         alphas = self.compute_alphas(hidden, hidden_lens)  # (B, T')
         alpha_sum = alphas.sum(1)  # (B,)
         if target_lens is not None:
-            # Scale so sum(alpha') = L: CIF then fires exactly L times (Paraformer sec. 2.2).
-            scale = target_lens.to(alphas.dtype) / alpha_sum.clamp(min=1e-6)  # (B,)
+            # Scale so sum(alpha') = L beta: CIF, firing every beta, then fires exactly L times.
+            scale = target_lens.to(alphas.dtype) * self.threshold / alpha_sum.clamp(min=1e-6)  # (B,)
             used = alphas * scale.unsqueeze(1)  # (B, T')
             width = int(target_lens.max()) if max_tokens is None and target_lens.numel() else max_tokens
             tail = 0.5 * self.threshold
@@ -232,4 +246,4 @@ class CifPredictor(nn.Module):
         embeds, counts, fire_frames = self.integrate(
             hidden.float(), used, threshold=self.threshold, tail_threshold=tail, lengths=hidden_lens, max_tokens=width
         )
-        return CifOutput(embeds, counts, used, alpha_sum, fire_frames)
+        return CifOutput(embeds, counts, used, alpha_sum, fire_frames, alpha_sum / self.threshold)

@@ -5,7 +5,8 @@
 
 Loss (the only place terms are weighted; w = model.ctc_weight, m = model.mae_weight):
     loss = (1 - w) * att + m * mae + w * ctc
-att = label-smoothed CE of the (second, glanced) decoder pass, mae = |sum(alpha) - L|.
+att = label-smoothed CE of the (second, glanced) decoder pass, mae = |sum(alpha) / beta - L|
+(beta = predictor.threshold: one token is beta of CIF weight).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class Paraformer(nn.Module):
         logits, _ = self.decoder(dec_in, token_lens, enc, enc_lens)  # (B, L, V)
         terms = {
             "att": label_smoothing_loss(logits, tokens, token_lens, self.label_smoothing),
-            "mae": mae_loss(cif.alpha_sum, token_lens),
+            "mae": mae_loss(cif.predicted_count, token_lens),  # sum(alpha) / beta vs L
         }
         if self.ctc_head is not None:
             log_probs = torch.log_softmax(self.ctc_head(enc).float(), dim=-1)  # (B, T', V)

@@ -44,7 +44,7 @@ class PredictorConfig:
 
     conv_kernel: int = 3
     threshold: float = 1.0  # integrate-and-fire threshold
-    tail_threshold: float = 0.45  # inference: a leftover weight above this fires one last token
+    tail_threshold: float = 0.45  # inference, FunASR's rule: the leftover fires one last token iff leftover + this >= threshold
     impl: Literal["parallel", "loop"] = "parallel"  # integrate-and-fire: cumsum+matmul form or the readable frame loop (equal, tested)
     dropout: float = 0.1
 

@@ -31,11 +31,32 @@ def test_hand_worked_integrate_and_fire(fire):
 def test_tail_fires_only_above_tail_threshold(fire):
     # .5 .75 .25: t1 fires e1 = .5 h0 + .5 h1 = .5 + 1 = 1.5; leftover .25 h1 + .25 h2 = .5 + .75 = 1.25, weight .5.
     alphas = torch.tensor([[0.5, 0.75, 0.25]])
-    embeds, counts, frames = fire(_hidden(3), alphas, tail_threshold=0.45)
+    embeds, counts, frames = fire(_hidden(3), alphas, tail_threshold=0.6)  # .5 + .6 >= 1: fires
     assert counts.tolist() == [2] and frames.tolist() == [[1, 2]]
     torch.testing.assert_close(embeds[0, :, 0], torch.tensor([1.5, 1.25]))
-    _, counts, frames = fire(_hidden(3), alphas, tail_threshold=0.6)
+    _, counts, frames = fire(_hidden(3), alphas, tail_threshold=0.45)  # .5 + .45 < 1: FunASR does not fire
     assert counts.tolist() == [1] and frames.tolist() == [[1]]
+
+
+@IMPLS
+@pytest.mark.parametrize("leftover, tail, fires", [(0.5, 0.5, True), (0.5, 0.4375, False), (0.5625, 0.4375, True),
+                                                   (0.5, 0.45, False), (0.546875, 0.45, False), (0.5625, 0.45, True)])
+def test_tail_rule_is_funasrs_at_the_boundary(fire, leftover, tail, fires):
+    """FunASR appends a frame of weight tail_threshold and floors: the tail fires iff leftover + tail >= beta.
+
+    Dyadic leftovers are exact in float, so leftover + tail == beta is tested exactly (first and third rows).
+    """
+    alphas = torch.tensor([[0.75, 0.25 + leftover]], dtype=torch.float64)  # one full token, then the leftover
+    _, counts, _ = fire(_hidden(2).double(), alphas, tail_threshold=tail)
+    assert counts.tolist() == [1 + int(fires)]
+
+
+@IMPLS
+def test_count_is_funasrs_floor_of_sum_plus_tail(fire):
+    torch.manual_seed(5)
+    alphas = torch.rand(64, 9, dtype=torch.float64) * 0.9  # < 1 per frame: no frame fires twice
+    _, counts, _ = fire(torch.randn(64, 9, 3, dtype=torch.float64), alphas, tail_threshold=0.45)
+    assert counts.tolist() == torch.floor(alphas.sum(1) + 0.45).long().tolist()
 
 
 @IMPLS
@@ -51,7 +72,7 @@ def test_batch_padding_and_tail_frame(fire):
     # Utterance 2 has 2 valid frames; its tail token fires at its own last frame (1), padding stays -1.
     hidden = torch.cat([_hidden(3), _hidden(3)])
     alphas = torch.tensor([[0.5, 0.75, 0.25], [0.75, 0.0, 0.0]])
-    embeds, counts, frames = fire(hidden, alphas, lengths=torch.tensor([3, 2]), tail_threshold=0.45)
+    embeds, counts, frames = fire(hidden, alphas, lengths=torch.tensor([3, 2]), tail_threshold=0.5)
     assert counts.tolist() == [2, 1]
     assert frames.tolist() == [[1, 2], [1, -1]]
     assert embeds.shape == (2, 2, 2) and torch.all(embeds[1, 1] == 0)
@@ -127,3 +148,31 @@ def test_predictor_impls_agree_in_training_mode():
     assert loop.token_lens.tolist() == par.token_lens.tolist() == targets.tolist()
     torch.testing.assert_close(par.acoustic_embeds, loop.acoustic_embeds, atol=1e-5, rtol=1e-5)
     assert par.fire_frames.tolist() == loop.fire_frames.tolist()
+
+
+@pytest.mark.parametrize("impl", ["loop", "parallel"])
+@pytest.mark.parametrize("beta", [0.8, 1.0, 1.2])
+def test_threshold_beta_gives_exactly_target_count_in_training(impl, beta):
+    """alpha is scaled to sum L beta, so CIF (firing every beta) fills all L positions (before: floor(L / beta))."""
+    torch.manual_seed(0)
+    pred = CifPredictor(d_model=8, conv_kernel=3, dropout=0.0, impl=impl, threshold=beta).eval()
+    hidden, lens, targets = torch.randn(2, 30, 8), torch.tensor([30, 24]), torch.tensor([10, 7])
+    out = pred(hidden, lens, target_lens=targets)
+    assert out.token_lens.tolist() == [10, 7]
+    torch.testing.assert_close(out.alphas.sum(1), beta * targets.float(), atol=1e-4, rtol=0)
+    assert torch.all((out.fire_frames >= 0).sum(1) == targets)
+    filled = out.acoustic_embeds.abs().sum(-1) > 0  # (B, L)
+    assert filled[0].all() and filled[1, :7].all() and not filled[1, 7:].any()
+    torch.testing.assert_close(out.predicted_count, out.alpha_sum / beta)
+    # Inference counts the same way: unscaled alphas scaled by hand to sum k beta fire k times.
+    alphas = pred.compute_alphas(hidden, lens)  # (B, T')
+    scaled = alphas * (torch.tensor([6.0, 4.0]) * beta / alphas.sum(1)).unsqueeze(1)
+    _, counts, _ = pred.integrate(hidden, scaled, threshold=beta, tail_threshold=0.45 * beta, lengths=lens)
+    assert counts.tolist() == [6, 4]
+
+
+def test_threshold_and_tail_are_checked():
+    with pytest.raises(ValueError, match="predictor.tail_threshold=1.5"):
+        CifPredictor(d_model=8, threshold=1.0, tail_threshold=1.5)
+    with pytest.raises(ValueError, match="predictor.threshold=0"):
+        CifPredictor(d_model=8, threshold=0.0)

@@ -118,3 +118,18 @@ def test_paraformer_without_glm_has_no_unused_embedding():
     b = toy_batch()
     model(b["feats"], b["feat_lens"], b["tokens"], b["token_lens"])["loss"].backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_paraformer_mae_counts_tokens_of_weight_beta():
+    """With predictor.threshold = beta the MAE compares sum(alpha) / beta (what CIF counts) with L."""
+    cfg = tiny_config("paraformer", ctc_weight=0.0)
+    cfg.model.predictor.threshold = 0.8
+    torch.manual_seed(0)
+    from src.models import build_model
+
+    model = build_model(cfg, vocab_size=VOCAB, input_dim=FEAT).eval()
+    b = toy_batch()
+    out = model(b["feats"], b["feat_lens"], b["tokens"], b["token_lens"])
+    alphas, _ = model.cif_alphas(b["feats"], b["feat_lens"])
+    expected = (alphas.sum(1) / 0.8 - b["token_lens"].float()).abs().mean()
+    torch.testing.assert_close(out["mae"], expected)
