@@ -1,7 +1,8 @@
 """Paraformer beam decoding: generate candidates, rescore them, keep the best combined score.
 
 A single NAR pass commits to one length (the CIF count) and one token per
-position. Two cheap sources of alternatives:
+position. Candidates:
+  * the greedy output itself (so the pick never scores below greedy),
   * the CTC prefix-beam n-best (when the model has a CTC head), and
   * the decoder's argmax for each length near the CIF count, N + delta, obtained
     by scaling alpha so that sum(alpha) = N + delta, exactly as in training.
@@ -12,6 +13,8 @@ and, with a CTC head, by the CTC labelling log-likelihood ctc(y) = log p_ctc(y |
     score(y) = (1 - w) * dec(y) + w * ctc(y),        w = decode.ctc_weight.
 Without a CTC head (or with w = 0) the decoder's sum cannot compare lengths fairly (each extra
 token adds a negative term), so its mean per-token log-prob is used instead.
+The empty output has no decoder terms (score 0, which beats every non-empty sum), so it is a
+candidate only when the greedy output is empty too.
 """
 
 from __future__ import annotations

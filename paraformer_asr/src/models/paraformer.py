@@ -112,21 +112,32 @@ class Paraformer(nn.Module):
         assert method in ("greedy", "beam"), f"decode method {method!r} must be 'greedy' or 'beam'"
         enc, enc_lens = self.encoder(feats, feat_lens)  # (B, T', D)
         cif = self.predictor(enc, enc_lens)  # E_a (B, N, D), N = fires
+        logits, _ = self.decoder(cif.acoustic_embeds, cif.token_lens, enc, enc_lens)  # (B, N, V)
+        greedy = nar_greedy_search(logits, cif.token_lens, cif.fire_frames)
         if method == "greedy":
-            logits, _ = self.decoder(cif.acoustic_embeds, cif.token_lens, enc, enc_lens)  # (B, N, V)
-            return nar_greedy_search(logits, cif.token_lens, cif.fire_frames)
+            return greedy
         defaults = DecodeConfig()
         ctc_weight = float(opts.get("ctc_weight", defaults.ctc_weight))
         delta = int(opts.get("length_delta", defaults.length_delta))
         hyps = []
         for b in range(enc.size(0)):
             n = int(enc_lens[b])
-            hyps.append(self._beam_one(enc[b : b + 1, :n], enc_lens[b : b + 1], int(cif.token_lens[b]), beam_size, ctc_weight, delta)[0])
+            hyps.append(
+                self._beam_one(enc[b : b + 1, :n], enc_lens[b : b + 1], int(cif.token_lens[b]), tuple(greedy[b].tokens),
+                               beam_size, ctc_weight, delta)[0]
+            )
         return hyps
 
-    def _beam_one(self, enc: torch.Tensor, enc_len: torch.Tensor, count: int, beam_size: int, ctc_weight: float, delta: int) -> list[Hypothesis]:
-        """Candidates for one utterance enc (1, T', D) -> hypotheses, best first."""
-        candidates: list[tuple[int, ...]] = []
+    def _beam_one(
+        self, enc: torch.Tensor, enc_len: torch.Tensor, count: int, greedy: tuple[int, ...], beam_size: int, ctc_weight: float, delta: int
+    ) -> list[Hypothesis]:
+        """Candidates for one utterance enc (1, T', D) -> hypotheses, best first.
+
+        ``greedy`` (the greedy output) is always a candidate, so the pick scores at least as
+        well as greedy under the rescoring (the length-N candidate below re-runs CIF with
+        scaled alphas and need not equal it).
+        """
+        candidates: list[tuple[int, ...]] = [greedy]
         # Length candidates: decoder argmax with alpha scaled to N + k tokens.
         lengths = sorted({max(count + k, 0) for k in range(-delta, delta + 1)})
         lens_t = torch.tensor(lengths, dtype=torch.long, device=enc.device)  # (K,)
@@ -138,8 +149,11 @@ class Paraformer(nn.Module):
         if self.ctc_head is not None:
             ctc_lp = torch.log_softmax(self.ctc_head(enc).float(), dim=-1)  # (1, T', V)
             candidates += [tuple(h.tokens) for h in ctc_prefix_beam_search(ctc_lp[0], beam_size=beam_size)]
-        else:
-            candidates = [c for c in candidates if c] or [()]  # an empty output has no decoder score to compare
+        if greedy:
+            # Length bias: the empty output's decoder score is 0 (no terms), which every non-empty
+            # candidate's sum of log-probs (< 0) loses to. It competes only where greedy itself
+            # found nothing to say.
+            candidates = [c for c in candidates if c]
         candidates = list(dict.fromkeys(candidates))  # de-duplicate, keep order
         return self._rescore(enc, enc_len, candidates, ctc_lp, ctc_weight)
 
