@@ -19,6 +19,10 @@ T_b - 1 is simply the last alpha.
 then has finite gradients (true -inf gives NaN = exp(-inf - -inf)), and the
 impossible states carry exactly zero weight in the result.
 
+Edges, as F.ctc_loss: an utterance with 0 input frames has -log p = 0 for an empty
+target (the empty alignment) and inf otherwise; a batch whose targets are all empty
+(L = 0, one state) works; T_b < L_b + repeats gives inf.
+
 ``impl="torch"`` is the fast path F.ctc_loss, equal within float error (tests/losses/test_ctc.py).
 """
 
@@ -55,19 +59,23 @@ def ctc_nll(log_probs: torch.Tensor, targets: torch.Tensor, input_lens: torch.Te
     s_idx = torch.arange(s_max, device=device)  # (S,)
     ext_valid = ~make_pad_mask(2 * target_lens + 1, s_max)  # (B, S) states of each utterance's own l'
     # Skip s-2 -> s allowed into a non-blank state whose label differs from l'_{s-2}.
-    prev2 = torch.cat([ext.new_full((b, 2), blank), ext[:, :-2]], dim=1)  # (B, S)
+    prev2 = torch.cat([ext.new_full((b, 2), blank), ext], dim=1)[:, :s_max]  # (B, S) l'_{s-2}
     skip_ok = (ext != blank) & (ext != prev2) & (s_idx >= 2)  # (B, S)
 
     lp_ext = log_probs.gather(2, ext.unsqueeze(1).expand(b, t_max, s_max))  # (B, T, S) lp_t(l'_s)
     neg = torch.full((b, s_max), _NEG, dtype=log_probs.dtype, device=device)  # (B, S)
+    if t_max == 0:
+        lp_ext = log_probs.new_zeros(b, 1, s_max)  # (B, 1, S) unused: every utterance has 0 frames
     start = (s_idx < 2).unsqueeze(0) & ext_valid  # (B, S) only states 0 and 1 at t = 0
     alpha = torch.where(start, lp_ext[:, 0], neg)  # (B, S)
-    neg1 = neg[:, :1]
-    neg2 = neg[:, :2]
+    # No frames: the only "alignment" is the empty one, in state 0 with probability 1.
+    empty_input = (input_lens == 0).unsqueeze(1)  # (B, 1)
+    alpha = torch.where(empty_input, torch.where(s_idx == 0, torch.zeros_like(alpha), neg), alpha)  # (B, S)
+    neg_pad = torch.full((b, 2), _NEG, dtype=log_probs.dtype, device=device)  # shifts in from the left
     for t in range(1, t_max):
         stay = alpha
-        move = torch.cat([neg1, alpha[:, :-1]], dim=1)  # (B, S) alpha_{t-1}(s-1)
-        skip = torch.where(skip_ok, torch.cat([neg2, alpha[:, :-2]], dim=1), neg)  # (B, S) alpha_{t-1}(s-2)
+        move = torch.cat([neg_pad[:, :1], alpha], dim=1)[:, :s_max]  # (B, S) alpha_{t-1}(s-1)
+        skip = torch.where(skip_ok, torch.cat([neg_pad, alpha], dim=1)[:, :s_max], neg)  # (B, S) alpha_{t-1}(s-2)
         new = torch.logsumexp(torch.stack([stay, move, skip]), dim=0) + lp_ext[:, t]  # (B, S)
         new = torch.where(ext_valid, new, neg)
         active = (t < input_lens).unsqueeze(1)  # (B, 1) freeze finished utterances

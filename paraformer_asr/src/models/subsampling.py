@@ -4,7 +4,11 @@ Each stage is a 3x3 convolution with stride 2 and no padding, followed by ReLU,
 over the (time, frequency) plane. Without padding, an output frame t' reads
 input frames 2t' .. 2t'+2 only, so for a valid output frame every input it
 reads is valid: batch padding can never change the real frames. The length
-of one stage is floor((T - 3) / 2) + 1 = floor((T - 1) / 2).
+of one stage is floor((T - 3) / 2) + 1 = floor((T - 1) / 2) for T >= 3, and 0 below.
+
+Short utterances. Fewer than ``min_input_frames(ratio)`` input frames (7 at x4) give no
+encoder frame at all; ``forward`` refuses a batch holding one (naming the utterance and
+its length), since a zero-length encoder output has nothing to attend to or to align.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from torch import nn
 
 
 def subsampled_length(lengths: torch.Tensor | int, ratio: int) -> torch.Tensor | int:
-    """T' for T input frames: apply floor((T - 1) / 2) once per stride-2 stage."""
+    """T' for T input frames: apply floor((T - 1) / 2) once per stride-2 stage, never below 0."""
     for _ in range(_num_stages(ratio)):
         lengths = (lengths - 1) // 2
+        lengths = lengths.clamp(min=0) if isinstance(lengths, torch.Tensor) else max(lengths, 0)
     return lengths
 
 
@@ -54,9 +59,16 @@ class Conv2dSubsampling(nn.Module):
 
     def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, T, F), x_lens (B,) -> y (B, T', D), y_lens (B,)."""
-        assert x.size(1) >= min_input_frames(self.ratio), (
-            f"{x.size(1)} frames are too few for subsampling x{self.ratio}; need >= {min_input_frames(self.ratio)}"
-        )
+        need = min_input_frames(self.ratio)
+        short = (x_lens < need).nonzero().flatten().tolist()
+        if x.size(1) < need or short:
+            i = short[0] if short else 0
+            n = int(x_lens[i]) if short else x.size(1)
+            raise ValueError(
+                f"utterance {i} of the batch has {n} frames, too few for subsampling x{self.ratio}: it needs at least "
+                f"{need} frames (about {need - 1} frame shifts + one window of audio) to give one encoder frame; "
+                "drop or pad utterances that short before the model sees them"
+            )
         y = self.conv(x.unsqueeze(1))  # (B, C, T', F')
         b, c, t, f = y.shape
         y = self.out(y.transpose(1, 2).reshape(b, t, c * f))  # (B, T', C*F') -> (B, T', D)

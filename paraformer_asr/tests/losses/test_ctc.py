@@ -69,3 +69,51 @@ def test_impossible_alignment_is_inf_or_zeroed():
     assert math.isinf(float(ctc_loss(*args, reduction="none", zero_infinity=False)))
     assert float(ctc_loss(*args, reduction="none", zero_infinity=True)) == 0.0
     assert math.isinf(float(F.ctc_loss(log_probs.transpose(0, 1), *args[1:], reduction="none")))
+
+
+def _parity(log_probs, targets, input_lens, target_lens, zero_infinity):
+    """Per-utterance losses and gradients of ours and F.ctc_loss (float64)."""
+    results = []
+    for impl in ("ours", "torch"):
+        x = log_probs.clone().requires_grad_(True)
+        loss = ctc_loss(torch.log_softmax(x, -1), targets, input_lens, target_lens, reduction="none", impl=impl,
+                        zero_infinity=zero_infinity)
+        loss.masked_fill(torch.isinf(loss), 0.0).sum().backward()
+        results.append((loss.detach(), x.grad))
+    (ours, g_ours), (ref, g_ref) = results
+    torch.testing.assert_close(ours, ref, atol=1e-6, rtol=1e-6)
+    # Gradients where the loss is finite (F.ctc_loss's gradient of an inf row is NaN unless zero_infinity).
+    finite = torch.isfinite(ref)
+    torch.testing.assert_close(g_ours[finite], g_ref[finite], atol=1e-6, rtol=1e-6)
+    if zero_infinity:
+        torch.testing.assert_close(g_ours, g_ref, atol=1e-6, rtol=1e-6)
+    return ours
+
+
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_parity_on_zero_input_frames(zero_infinity):
+    """T_b = 0: F.ctc_loss gives 0 for an empty target and inf otherwise (before, ours was finite for L_b = 1)."""
+    g = torch.Generator().manual_seed(7)
+    logits = torch.randn(4, 6, 5, generator=g, dtype=torch.float64)
+    targets = torch.tensor([[2, 0], [3, 4], [0, 0], [1, 2]])
+    ours = _parity(logits, targets, torch.tensor([0, 0, 0, 6]), torch.tensor([1, 2, 0, 2]), zero_infinity)
+    assert ours[2] == 0 and torch.isfinite(ours[3])
+    assert torch.isinf(ours[:2]).all() != zero_infinity
+
+
+def test_parity_when_every_target_is_empty():
+    """L = 0 for the whole batch (one extended state): before, a shape error."""
+    g = torch.Generator().manual_seed(8)
+    logits = torch.randn(3, 5, 4, generator=g, dtype=torch.float64)
+    ours = _parity(logits, torch.zeros(3, 0, dtype=torch.long), torch.tensor([5, 2, 1]), torch.zeros(3, dtype=torch.long), False)
+    expected = -torch.log_softmax(logits, -1)[..., 0]  # all blanks: -sum_t log p_t(blank)
+    torch.testing.assert_close(ours, torch.stack([expected[0].sum(), expected[1, :2].sum(), expected[2, :1].sum()]))
+
+
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_parity_on_too_short_and_single_frame_inputs(zero_infinity):
+    g = torch.Generator().manual_seed(9)
+    logits = torch.randn(4, 3, 5, generator=g, dtype=torch.float64)
+    targets = torch.tensor([[2, 2, 0], [1, 2, 3], [3, 0, 0], [4, 4, 0]])
+    # T < L; T = L exactly; one frame and one label; a repeat that needs 3 frames in 3.
+    _parity(logits, targets, torch.tensor([2, 3, 1, 3]), torch.tensor([3, 3, 1, 2]), zero_infinity)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from src.models.positional_encoding import PositionalEncoding
-from src.models.subsampling import Conv2dSubsampling, subsampled_length
+from src.models.subsampling import Conv2dSubsampling, min_input_frames, subsampled_length
 
 
 @pytest.mark.parametrize("ratio,t_in,t_out", [(2, 20, 9), (4, 20, 4), (4, 7, 1), (8, 40, 4), (4, 100, 24)])
@@ -27,8 +27,25 @@ def test_padding_does_not_change_real_frames():
 
 
 def test_too_short_input_is_rejected():
-    with pytest.raises(AssertionError, match="too few"):
+    with pytest.raises(ValueError, match="utterance 0 of the batch has 6 frames, too few for subsampling x4"):
         Conv2dSubsampling(input_dim=16, d_model=8, ratio=4)(torch.randn(1, 6, 16), torch.tensor([6]))
+
+
+@pytest.mark.parametrize("ratio", [2, 4, 8])
+def test_short_lengths_are_never_negative(ratio):
+    """Before: T = 1 or 2 gave T' = -1 at x4 (floor((T - 1) / 2) applied to T' = 0)."""
+    lens = torch.arange(0, 20)
+    out = subsampled_length(lens, ratio)
+    assert torch.all(out >= 0) and out.tolist() == [subsampled_length(int(t), ratio) for t in lens]
+    # A length gives an encoder frame exactly from min_input_frames on.
+    assert ((out > 0) == (lens >= min_input_frames(ratio))).all()
+
+
+def test_one_short_utterance_in_a_long_batch_is_refused():
+    """The batch maximum is long enough; utterance 1 (2 frames) alone is not: named in the error."""
+    sub = Conv2dSubsampling(input_dim=16, d_model=8, ratio=4)
+    with pytest.raises(ValueError, match="utterance 1 of the batch has 2 frames.*at least 7 frames"):
+        sub(torch.randn(3, 30, 16), torch.tensor([30, 2, 12]))
 
 
 def test_positional_encoding_values_and_offset():
