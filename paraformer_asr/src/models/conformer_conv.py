@@ -6,10 +6,12 @@ pointwise conv (D -> 2D) -> GLU -> depthwise conv (kernel k, 'same' padding)
 Padding frames must not leak into real frames through the depthwise conv's
 receptive field, so they are zeroed right before it. With the zeros in place a
 padded utterance sees exactly what the conv's own zero padding shows the
-unpadded one. ``norm="batch_norm"`` (the paper's choice) computes training
-statistics over all frames including the zeroed padding, as WeNet does; in
-eval mode it uses running statistics and is padding-invariant. The default
-``layer_norm`` is padding-invariant in both modes.
+unpadded one. The conv itself writes non-zero values into the padding (its bias,
+and the kernel reaching the last real frames), so the padding is zeroed again
+after it: ``norm="batch_norm"`` (the paper's choice) then computes training
+statistics over all frames with the padding exactly 0 (so they still depend on how
+much padding the batch has, as in WeNet); in eval mode it uses running statistics
+and is padding-invariant. The default ``layer_norm`` is padding-invariant in both modes.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class ConformerConvModule(nn.Module):
         y = self.glu(self.pointwise_conv1(x.transpose(1, 2)))  # (B, D, T')
         y = y.masked_fill(pad_mask.unsqueeze(1), 0.0)  # zero padding before the kernel can reach it
         y = self.depthwise_conv(y)  # (B, D, T')
+        y = y.masked_fill(pad_mask.unsqueeze(1), 0.0)  # the conv's bias and kernel filled the padding: zero it for the norm
         if self.norm_type == "layer_norm":
             y = self.norm(y.transpose(1, 2)).transpose(1, 2)  # (B, D, T')
         else:

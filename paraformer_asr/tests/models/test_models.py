@@ -144,3 +144,24 @@ def test_paraformer_mae_counts_tokens_of_weight_beta():
     alphas, _ = model.cif_alphas(b["feats"], b["feat_lens"])
     expected = (alphas.sum(1) / 0.8 - b["token_lens"].float()).abs().mean()
     torch.testing.assert_close(out["mae"], expected)
+
+
+@pytest.mark.parametrize("name", ["paraformer", "ctc", "transformer_ar"])
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_conformer_batch_decode_equals_single(name, method):
+    """As test_batch_decode_equals_single_and_padding_is_harmless, with the conformer encoder (conv module in reach of padding)."""
+    cfg = tiny_config(name)
+    cfg.model.encoder.type = "conformer"
+    torch.manual_seed(3)
+    from src.models import build_model
+
+    model = build_model(cfg, vocab_size=VOCAB, input_dim=FEAT).eval()
+    b = toy_batch()
+    batch = model.decode(b["feats"], b["feat_lens"], method=method, beam_size=3)
+    for i in range(2):
+        n = int(b["feat_lens"][i])
+        padded = torch.cat([b["feats"][i : i + 1, :n], 3 * torch.randn(1, 13, FEAT)], dim=1)
+        for feats in (b["feats"][i : i + 1, :n], padded):
+            other = model.decode(feats, b["feat_lens"][i : i + 1], method=method, beam_size=3)[0]
+            assert other.tokens == batch[i].tokens and other.token_frames == batch[i].token_frames
+            assert other.score == pytest.approx(batch[i].score, abs=1e-3)
