@@ -3,6 +3,7 @@ import torch
 
 from src.decode import Hypothesis
 from src.models import MODEL_REGISTRY
+from src.utils.masks import make_pad_mask
 
 from tests.models.tiny import FEAT, VOCAB, tiny_config, tiny_model, toy_batch
 
@@ -165,3 +166,39 @@ def test_conformer_batch_decode_equals_single(name, method):
             other = model.decode(feats, b["feat_lens"][i : i + 1], method=method, beam_size=3)[0]
             assert other.tokens == batch[i].tokens and other.token_frames == batch[i].token_frames
             assert other.score == pytest.approx(batch[i].score, abs=1e-3)
+
+
+def test_paraformer_glm_wiring(monkeypatch):
+    """GLM in Paraformer.forward: a gradient-free first pass, floor(lambda * wrong) positions replaced, by target embeddings."""
+    import src.models.paraformer as paraformer_module
+
+    ratio = 0.75
+    model = tiny_model("paraformer", seed=5, sampling_ratio=ratio).train()
+    b = toy_batch()
+    calls, glanced = [], {}
+    model.decoder.register_forward_hook(
+        lambda mod, args, out: calls.append({"x": args[0].detach(), "grad": torch.is_grad_enabled(), "logits": out[0].detach()})
+    )
+    real = paraformer_module.glancing_sample
+
+    def spy(acoustic, target_embeds, predictions, targets, target_lens, r, generator=None):
+        mixed, replaced = real(acoustic, target_embeds, predictions, targets, target_lens, r, generator)
+        glanced.update(acoustic=acoustic.detach(), target=target_embeds.detach(), predictions=predictions, replaced=replaced)
+        return mixed, replaced
+
+    monkeypatch.setattr(paraformer_module, "glancing_sample", spy)
+    model(b["feats"], b["feat_lens"], b["tokens"], b["token_lens"])["loss"].backward()
+    assert [c["grad"] for c in calls] == [False, True]  # first pass without gradient, second trained
+    first, second = calls
+    valid_mask = ~make_pad_mask(b["token_lens"], b["tokens"].size(1))  # (B, L)
+    assert torch.equal(glanced["predictions"], first["logits"].argmax(-1))  # glances at the first pass's argmax
+    wrong = ((first["logits"].argmax(-1) != b["tokens"]) & valid_mask).sum(1)  # (B,)
+    replaced = glanced["replaced"]
+    assert replaced.sum(1).tolist() == [int(ratio * int(w)) for w in wrong] and int(replaced.sum()) > 0
+    assert not (replaced & ~valid_mask).any()
+    # Replaced positions carry the decoder's embedding of the target token, the others the CIF embedding.
+    target = model.decoder.embed(b["tokens"]).detach()  # (B, L, D)
+    torch.testing.assert_close(glanced["target"], target)
+    torch.testing.assert_close(second["x"][replaced], target[replaced])
+    torch.testing.assert_close(second["x"][~replaced], glanced["acoustic"][~replaced])
+    torch.testing.assert_close(first["x"], glanced["acoustic"])
