@@ -34,6 +34,31 @@ def test_masks_vary_with_seed_and_respect_short_inputs():
         assert y.shape == (10, 80)
 
 
+def test_time_mask_span_lies_within_the_utterance():
+    """One time mask: a contiguous run [t0, t0 + t) with t <= min(width, T) and t0 + t <= T, as documented.
+
+    The documented draws (t uniform in [0, min(width, T)], t0 uniform in [0, T - t]) are replayed
+    with the same seed, so the span must be exactly the drawn one, never clipped by the end.
+    """
+    for T, width in [(10, 50), (100, 20), (31, 31)]:
+        cfg = SpecAugmentConfig(enabled=True, num_freq_masks=0, num_time_masks=1, time_mask_width=width)
+        ends, widths = set(), set()
+        for s in range(60):
+            y = spec_augment(torch.ones(T, 8), cfg, torch.Generator().manual_seed(s))
+            masked = (y == 0).all(dim=1).nonzero().flatten().tolist()  # (n,) masked frames
+            g = torch.Generator().manual_seed(s)
+            t = int(torch.randint(0, min(width, T) + 1, (1,), generator=g))
+            t0 = int(torch.randint(0, T - t + 1, (1,), generator=g))
+            assert masked == list(range(t0, t0 + t)), f"T={T} seed={s}: masked {masked}, drawn [{t0}, {t0 + t})"
+            assert t0 + t <= T and t <= min(width, T)
+            if masked:
+                ends.add(masked[-1])
+                widths.add(len(masked))
+        if width >= T:
+            assert T - 1 in ends  # the span can reach the utterance's last frame
+        assert max(widths) > min(width, T) // 2  # and is not always narrow
+
+
 def test_zero_masks_is_identity():
     cfg = SpecAugmentConfig(enabled=True, num_freq_masks=0, num_time_masks=0)
     x = torch.rand(7, 5)
