@@ -25,6 +25,16 @@ def subsampled_length(lengths: torch.Tensor | int, ratio: int) -> torch.Tensor |
     return lengths
 
 
+def receptive_field(frame: int, ratio: int) -> tuple[int, int]:
+    """Input frames [first, last] that encoder frame ``frame`` reads: ratio * frame .. ratio * frame + 2 (ratio - 1).
+
+    Each 3x3 stride-2 stage maps output t to inputs 2t .. 2t + 2; composing the stages gives a
+    window of 2 * ratio - 1 frames starting at ratio * frame, centred on ratio * frame + ratio - 1.
+    """
+    _num_stages(ratio)
+    return ratio * frame, ratio * frame + 2 * (ratio - 1)
+
+
 def _num_stages(ratio: int) -> int:
     stages = {2: 1, 4: 2, 8: 3}
     assert ratio in stages, f"model.subsampling={ratio} is not supported; use 2, 4 or 8"

@@ -6,10 +6,17 @@ The front end is the training one without dither and SpecAugment: read the WAV
 
 Timestamps. The Paraformer's CIF predictor fires token i at encoder frame t'_i
 (``Hypothesis.token_frames``; a CTC model gives the frame where the token's spike
-starts). Encoder frame t' is input frames [t' s, t' s + s) after subsampling by s,
-so we report its *start*, ``t' * s * frame_shift_ms / 1000`` seconds. CIF fires
-once a token's weight is complete, so the time marks where the model has heard the
-token, which tends to lie near its end rather than its onset.
+starts). We report ``t' * s * frame_shift_ms / 1000`` seconds (s = subsampling): the
+start of input frame t' s, the first frame encoder frame t' reads. The conv front end
+(stride-2 3x3 convs, no padding) makes encoder frame t' read input frames
+t' s .. t' s + 2(s - 1) (x4: 4t' .. 4t' + 6; ``src.models.subsampling.receptive_field``,
+measured in tests/models/test_subsampling.py), so the centre of what it hears lies
+``(s - 1) * frame_shift_ms + frame_length_ms / 2`` later (x4, 10 ms / 25 ms: 42.5 ms);
+add that for the centre. The same convention is used by the service and long-form
+paths (``f * seconds_per_frame``). On the toy task the centre frame t' s + s - 1 of a
+trained Paraformer's fire lies within one encoder frame of the fired character's true
+span (tests/training/test_timestamps.py): CIF fires once a token's weight is complete,
+so the time marks where the model has heard the token, not a phone-aligned onset.
 
 Long audio. The encoder's self-attention costs O(T'^2) memory (5 minutes at x4
 subsampling is T' = 7500 frames: ~0.9 GB per attention map and head count), so

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from src.models.positional_encoding import PositionalEncoding
-from src.models.subsampling import Conv2dSubsampling, min_input_frames, subsampled_length
+from src.models.subsampling import Conv2dSubsampling, min_input_frames, receptive_field, subsampled_length
 
 
 @pytest.mark.parametrize("ratio,t_in,t_out", [(2, 20, 9), (4, 20, 4), (4, 7, 1), (8, 40, 4), (4, 100, 24)])
@@ -65,3 +65,17 @@ def test_narrow_channels_keep_the_contract():
     assert y.shape == (2, 4, 8) and y_lens.tolist() == [4, 2]
     assert sub.conv[2].weight.shape == (3, 3, 3, 3)  # second conv: C -> C
     assert sub.out.in_features == 3 * 3  # C * F' with F' = floor((floor(15/2) - 1) / 2) = 3
+
+
+@pytest.mark.parametrize("ratio", [2, 4, 8])
+def test_receptive_field_is_measured(ratio):
+    """Which input frames can change encoder frame t': exactly receptive_field(t', ratio) (x4: 4t' .. 4t' + 6)."""
+    torch.manual_seed(0)
+    sub = Conv2dSubsampling(input_dim=16, d_model=8, ratio=ratio)
+    t_in = 6 * ratio + 2 * ratio
+    x = torch.randn(1, t_in, 16, requires_grad=True)
+    y, _ = sub(x, torch.tensor([t_in]))
+    for t in range(y.size(1)):
+        (grad,) = torch.autograd.grad(y[0, t].sum(), x, retain_graph=True)
+        reads = grad[0].abs().sum(-1).nonzero().flatten()  # input frames with an influence
+        assert (int(reads.min()), int(reads.max())) == receptive_field(t, ratio)
