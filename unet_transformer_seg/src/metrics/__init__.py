@@ -1,5 +1,6 @@
-"""Segmentation metrics (dataset-level Dice, IoU, pixel accuracy from a confusion matrix)."""
+"""Segmentation metrics: dataset-pooled Dice/IoU (``SegMetrics``) and nnU-Net per-case Dice/IoU (``PerCaseMetrics``)."""
 
+from src.metrics.per_case import PerCaseMetrics
 from src.metrics.seg_metrics import SegMetrics
 
-__all__ = ["SegMetrics"]
+__all__ = ["PerCaseMetrics", "SegMetrics"]
