@@ -24,7 +24,13 @@ Transform = Callable[[torch.Tensor, torch.Tensor, np.random.Generator], tuple[to
 
 
 def resize_pair(image: torch.Tensor, mask: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Resize to ``size`` = (H', W'): bilinear for the image, nearest for the mask.
+    """Resize to ``size`` = (H', W'): antialiased bilinear for the image, nearest for the mask.
+
+    Antialiasing: plain bilinear reads only the 2x2 source pixels around each output
+    pixel, so a 4x downscale skips three of every four rows and thin structures alias
+    or vanish. ``antialias=True`` widens the triangle filter to the scale factor (as
+    PIL does), averaging every source pixel; when upscaling it equals plain bilinear.
+    Masks stay nearest: averaging class ids would invent classes.
 
     ``nearest-exact`` samples the source pixel whose centre is nearest, the same
     pixel-centre convention as bilinear with ``align_corners=False``, so the two
@@ -32,9 +38,16 @@ def resize_pair(image: torch.Tensor, mask: torch.Tensor, size: tuple[int, int]) 
     """
     if tuple(image.shape[-2:]) == tuple(size):
         return image, mask
-    image = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0]  # (3, H', W')
+    image = resize_image(image[None], size)[0]  # (3, H', W')
     mask = F.interpolate(mask[None, None].float(), size=size, mode="nearest-exact")[0, 0].long()  # (H', W')
     return image, mask
+
+
+def resize_image(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, H, W) float -> (B, C, H', W') by antialiased bilinear (see :func:`resize_pair`)."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
 class Resize:

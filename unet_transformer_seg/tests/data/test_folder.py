@@ -123,3 +123,67 @@ def test_split_indices_seeded_disjoint():
     assert split_indices(20, 0.25, seed=4) != (tr, va)
     with pytest.raises(FolderDatasetError, match="val_fraction"):
         split_indices(20, 0.0, seed=3)
+
+
+# ---- issue #15 regressions: 16-bit grey, EXIF orientation, strict binary masks, K = 1 ----
+def test_16bit_grey_png_keeps_its_depth(tmp_path):
+    write_pair(tmp_path, "a", size=(20, 16))
+    ramp = np.linspace(1000, 60000, 20 * 16).reshape(16, 20).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "images" / "a.png")  # a 16-bit grey PNG (mode I;16)
+    image, _ = FolderDataset(tmp_path, num_classes=4)[0]
+    assert image.shape == (3, 16, 20)
+    assert len(torch.unique(image[0])) == 20 * 16  # convert("RGB") crushed this to 3 values
+    assert image.min() == 0 and image.max() == 1  # per-image min..max
+    assert torch.equal(image[0], image[1])
+    fixed, _ = FolderDataset(tmp_path, num_classes=4, intensity_range=(0, 65535))[0]
+    assert fixed[0, 0, 0].item() == pytest.approx(1000 / 65535, abs=1e-6)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    # Stored 20 wide x 10 high with orientation 6 (rotate 90 clockwise): displayed 10 x 20.
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    stored = np.zeros((10, 20, 3), np.uint8)
+    stored[:, :10] = 255  # left half white in the stored pixels = top half when displayed
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "images" / "p.jpg", exif=exif, quality=95)
+    mask = np.zeros((20, 10), np.uint8)
+    mask[:10] = 1  # drawn on the displayed photo: top half
+    Image.fromarray(mask).save(tmp_path / "masks" / "p.png")
+    image, m = FolderDataset(tmp_path, num_classes=2)[0]  # used to fail: size mismatch 20x10 vs 10x20
+    assert image.shape == (3, 20, 10) and m.shape == (20, 10)
+    assert image[:, :10].mean() > 0.9 and image[:, 10:].mean() < 0.1  # white where the mask says 1
+
+
+def test_binary_masks_accept_0_1_and_refuse_other_values(tmp_path):
+    mask = np.zeros((16, 20), np.uint8)
+    mask[:, :5] = 1
+    write_pair(tmp_path, "a", mask=mask)
+    _, m = FolderDataset(tmp_path, num_classes=2, mask_format="binary")[0]
+    assert m[:, :5].eq(1).all() and m[:, 5:].eq(0).all()  # used to be all background
+    mask[:, 5:8] = 128
+    write_pair(tmp_path, "a", mask=mask)
+    with pytest.raises(FolderDatasetError, match=r"found values \[0, 1, 128\]"):
+        FolderDataset(tmp_path, num_classes=2, mask_format="binary")
+
+
+def test_single_logit_k1_accepts_label_1(tmp_path):
+    mask = np.zeros((16, 20), np.uint8)
+    mask[:, :5] = 255
+    write_pair(tmp_path, "a", mask=mask)
+    _, m = FolderDataset(tmp_path, num_classes=1, mask_format="binary")[0]  # used to reject label 1
+    assert m.max() == 1
+
+
+@pytest.mark.parametrize("fmt,k", [("index", 4), ("palette", 4), ("binary", 2)])
+def test_written_masks_load_back_with_the_same_format(tmp_path, fmt, k):
+    from src.data.folder import read_mask, read_palette, write_mask
+    labels = np.random.default_rng(0).integers(0, k, (9, 11))
+    pal = [7, 8, 9] * 256
+    write_mask(tmp_path / "m.png", labels, fmt, pal if fmt == "palette" else None)
+    assert np.array_equal(read_mask(tmp_path / "m.png", fmt), labels)
+    if fmt == "palette":
+        assert read_palette(tmp_path / "m.png") == pal
+    if fmt == "binary":
+        assert set(np.unique(np.asarray(Image.open(tmp_path / "m.png"))).tolist()) <= {0, 255}

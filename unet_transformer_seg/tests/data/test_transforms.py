@@ -121,3 +121,16 @@ def test_resize_mask_picks_the_pixel_under_the_image_sample_point(size):
     for mask, channel in ((cols, 1), (rows, 0)):
         img, m = Resize(size)(image, mask.clone(), np.random.default_rng(0))
         assert (m.float() - img[channel]).abs().max() <= 0.5 + 1e-4
+
+
+def test_downscaling_is_antialiased_and_masks_stay_nearest():
+    from src.data.transforms import resize_pair
+    image = torch.zeros(3, 64, 64)
+    image[:, :, ::8] = 1.0  # one bright column in every 8: mean 1/8
+    mask = torch.zeros(64, 64, dtype=torch.long)
+    mask[:, ::8] = 3
+    small, small_mask = resize_pair(image, mask, (8, 8))
+    # Plain bilinear reads columns 3 and 4 of each block of 8 and returns 0 everywhere.
+    assert small.mean().item() == pytest.approx(1 / 8, abs=0.01)
+    assert small.min().item() > 0.05  # every output pixel saw its bright column
+    assert set(small_mask.unique().tolist()) <= {0, 3}  # nearest: no invented class ids
