@@ -1,7 +1,9 @@
 """Evaluate a checkpoint: ``python scripts/eval.py --checkpoint runs/latest/checkpoints/best.pt``.
 
-Prints a per-class Dice/IoU table; ``--output`` writes the same as JSON
-(keys mean_dice, mean_iou, pixel_accuracy, per_class).
+Prints a per-class Dice/IoU table in both conventions (pooled over the split's pixels, and
+nnU-Net's per-case mean); ``--output`` writes the same as JSON (pooled: mean_dice, mean_iou,
+pixel_accuracy, per_class; per-case: per_case). Folder data is scored at each image's native
+resolution with the masks infer.py writes; by default on the held-out test split.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, for `import src`
 
-from src.data.folder import FolderDatasetError  # noqa: E402
 from src.training.eval_report import evaluate_checkpoint, format_results_table  # noqa: E402
 from src.utils.checkpoint import CheckpointError  # noqa: E402
 from src.utils.config import ConfigError  # noqa: E402
@@ -22,8 +23,17 @@ from src.utils.config import ConfigError  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="e.g. runs/latest/checkpoints/best.pt")
-    parser.add_argument("--data-dir", help="a folder dataset (images/, masks/) to evaluate on; "
-                                           "default: the validation split the model was trained with")
+    parser.add_argument("--data-dir", help="a folder dataset (images/, masks/) to evaluate on, at native resolution; "
+                                           "default: a split of the data the model was trained with (--split)")
+    parser.add_argument("--split", default="auto", choices=["auto", "test", "val"],
+                        help="without --data-dir: test = held out, never used to pick best.pt (toy shapes; "
+                             "folder data with data.test_root); val = the split that picked best.pt; "
+                             "auto = test where there is one")
+    parser.add_argument("--mode", choices=["resize", "pad", "window"], default="resize",
+                        help="how masks are predicted, exactly as infer.py --mode (folder data)")
+    parser.add_argument("--tile", type=int, default=None, help="--mode window: tile side (default data.image_size)")
+    parser.add_argument("--overlap", type=float, default=0.5, help="--mode window: overlap fraction in [0, 1)")
+    parser.add_argument("--tile-batch", type=int, default=4, help="--mode window: tiles per forward pass")
     parser.add_argument("--output", help="write the results as JSON to this file")
     parser.add_argument("--save-vis", type=int, default=0, metavar="N", help="draw the first N predictions to a PNG")
     parser.add_argument("--override", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
@@ -38,11 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, device=args.device,
                                       overrides=args.override, save_vis=args.save_vis, vis_path=vis_path,
-                                      amp=args.amp)
+                                      amp=args.amp, split=args.split, mode=args.mode, tile=args.tile,
+                                      overlap=args.overlap, tile_batch=args.tile_batch)
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2
-    except (CheckpointError, FolderDatasetError) as e:
+    except (CheckpointError, ValueError) as e:  # FolderDatasetError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(format_results_table(results))

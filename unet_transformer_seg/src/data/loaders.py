@@ -86,6 +86,15 @@ def class_names(cfg) -> list[str]:
     return [f"class_{i}" for i in range(k)]
 
 
+def build_toy_split(cfg, split: str) -> ToyShapesDataset:
+    """One toy split: ``train`` (train_size, augmented), ``val`` or ``test`` (val_size each, held apart by seed)."""
+    d = cfg.data
+    common = dict(seed=d.seed, size=d.image_size, min_shapes=d.min_shapes, max_shapes=d.max_shapes,
+                  noise_std=d.noise_std, background=d.background)
+    n = d.train_size if split == "train" else d.val_size
+    return ToyShapesDataset(num_samples=n, split=split, transform=build_transforms(d, train=split == "train"), **common)
+
+
 def build_datasets(cfg) -> tuple[Dataset, Dataset]:
     """(train_ds, val_ds) for ``cfg.data.dataset``; items are (image (3,H,W) float32 normalised, mask (H,W) int64)."""
     d = cfg.data
@@ -93,17 +102,11 @@ def build_datasets(cfg) -> tuple[Dataset, Dataset]:
         if cfg.model.num_classes != len(CLASS_NAMES):
             raise ValueError(f"toy_shapes has {len(CLASS_NAMES)} classes but model.num_classes="
                              f"{cfg.model.num_classes}; set model.num_classes={len(CLASS_NAMES)}")
-        common = dict(seed=d.seed, size=d.image_size, min_shapes=d.min_shapes, max_shapes=d.max_shapes,
-                      noise_std=d.noise_std, background=d.background)
-        train = ToyShapesDataset(num_samples=d.train_size, split="train",
-                                 transform=build_transforms(d, train=True), **common)
-        val = ToyShapesDataset(num_samples=d.val_size, split="val", transform=build_transforms(d, train=False), **common)
-        return train, val
+        return build_toy_split(cfg, "train"), build_toy_split(cfg, "val")
     if d.dataset == "folder":
         if not d.root:
             raise ValueError("data.dataset=folder needs data.root=DIR (a folder with images/ and masks/)")
-        common = dict(num_classes=cfg.model.num_classes, mask_format=d.mask_format,
-                      ignore_index=d.ignore_index, seed=d.seed)
+        common = folder_kwargs(cfg)
         train_tf = build_transforms(d, train=True, resize_to=d.image_size)
         val_tf = build_transforms(d, train=False, resize_to=d.image_size)
         if d.val_root:
@@ -114,6 +117,15 @@ def build_datasets(cfg) -> tuple[Dataset, Dataset]:
         return (FolderDataset(d.root, indices=train_idx, transform=train_tf, **common),
                 FolderDataset(d.root, indices=val_idx, transform=val_tf, **common))
     raise ValueError(f"unknown data.dataset {d.dataset!r}; use toy_shapes or folder")
+
+
+def folder_kwargs(cfg) -> dict:
+    """The FolderDataset arguments every split of ``cfg`` shares (classes, mask format, intensity scale)."""
+    d = cfg.data
+    if d.intensity_range and len(d.intensity_range) != 2:
+        raise ValueError(f"data.intensity_range must be [low, high] or empty, got {d.intensity_range}")
+    return dict(num_classes=cfg.model.num_classes, mask_format=d.mask_format, ignore_index=d.ignore_index,
+                seed=d.seed, intensity_range=tuple(d.intensity_range) or None)
 
 
 def seed_worker(worker_id: int) -> None:

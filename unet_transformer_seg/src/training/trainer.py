@@ -244,6 +244,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                 "rng": rngs[0], "loader_generator": train_loader.generator.get_state(),
                 "epoch_sums": sums, "history": history, "config": config_to_dict(cfg),
                 "model_type": cfg.model.name, "class_names": names, "num_params": n_params,
+                "palette": getattr(train_loader.dataset, "palette", None),  # palette masks: infer writes it back
                 "world_size": world, "rng_per_rank": rngs if world > 1 else [],
                 # entries of this epoch's permutation already trained on (all ranks together)
                 "epoch_samples": (step - epoch * steps_per_epoch) * accum * t.batch_size * world,

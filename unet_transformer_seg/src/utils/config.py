@@ -80,6 +80,8 @@ class DataConfig:
     root: str = ""
     val_root: str = ""  # if empty, `val_fraction` of `root` is held out
     val_fraction: float = 0.1
+    test_root: str = ""  # held-out pairs eval.py scores by default (never used to pick best.pt)
+    intensity_range: list[float] = field(default_factory=list)  # 16-bit grey images: [lo, hi]; empty = per image
     mask_format: Literal["index", "palette", "binary"] = "index"
     ignore_index: int = 255
     class_names: list[str] = field(default_factory=list)  # empty: class_0..class_{K-1}
