@@ -10,11 +10,15 @@ every token is a coarse patch, so global self-attention there is cheap
         --proj_out 1x1--> (B,C,h,w);  output = b + that   (residual around the transformer)
 
 Design choice, the outer residual: the decoder always receives the CNN features
-unchanged plus a learned global-context correction, and ``proj_out`` starts at
-zero, so at initialisation the hybrid computes exactly the plain U-Net and the
-transformer only has to learn what the convolutions miss. With
-``project=False`` (D must equal C) both projections are identities; the
-correction is then the LayerNorm-ed transformer output itself.
+unchanged plus a learned global-context correction that starts at zero, so at
+initialisation the hybrid computes exactly the plain U-Net and the transformer only
+has to learn what the convolutions miss. With ``project=True`` the zero is
+``proj_out`` (a zero 1x1 conv); with ``project=False`` (D must equal C, both
+projections are identities) it is the closing LayerNorm's affine weight and bias,
+zero-initialised (the "zero-init the last layer of a residual branch" trick of
+Goyal et al., 2017). Either way the zero layer's own gradient is non-zero
+(normalised tokens x upstream gradient), so it leaves zero at the first step and the
+transformer behind it starts learning from the second.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ class BottleneckTransformer(nn.Module):
         dropout: float = 0.0,
         attn_dropout: float = 0.0,
         pos_encoding: str = "sinusoidal",
-        pos_max_size: int = 32,
+        pos_max_size: int = 8,
         project: bool = True,
         attention_impl: str = "math",
     ) -> None:
@@ -71,10 +75,10 @@ class BottleneckTransformer(nn.Module):
             attention_impl=attention_impl,
         )
         self.proj_out: nn.Module = nn.Conv2d(embed_dim, channels, kernel_size=1) if project else nn.Identity()
-        if project:
-            # Zero init: the block starts as the identity map (b + 0), i.e. the plain U-Net.
-            nn.init.zeros_(self.proj_out.weight)
-            nn.init.zeros_(self.proj_out.bias)
+        # Zero init: the block starts as the identity map (b + 0), i.e. the plain U-Net.
+        last = self.proj_out if project else self.encoder.norm
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, b: torch.Tensor) -> torch.Tensor:
         """Bottleneck features (B, C, h, w) -> (B, C, h, w)."""
@@ -108,7 +112,7 @@ class UNetTransformer(UNet):
         dropout: float = 0.0,
         attn_dropout: float = 0.0,
         pos_encoding: str = "sinusoidal",
-        pos_max_size: int = 32,
+        pos_max_size: int = 8,
         project: bool = True,
         attention_impl: str = "math",
     ) -> None:

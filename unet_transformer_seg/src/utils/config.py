@@ -37,7 +37,9 @@ class TransformerConfig:
     dropout: float = 0.0
     attn_dropout: float = 0.0
     pos_encoding: Literal["sinusoidal", "learned"] = "sinusoidal"
-    pos_max_size: int = 32  # learned pos_encoding: largest bottleneck side (image side / 2**depth) it covers
+    # Reference grid side of both position codes: the training grid (image_size / 2**depth;
+    # 64 / 8 = 8). Other grids (larger images) resample the code to it (pos_encoding.py).
+    pos_max_size: int = 8
     # Project the bottleneck's C channels to D (and back) with 1x1 convs.
     # When False, D must equal the bottleneck's channel count.
     project: bool = True

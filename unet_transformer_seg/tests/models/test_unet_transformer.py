@@ -38,10 +38,12 @@ def test_project_false_needs_matching_width():
         UNetTransformer(**dict(TINY, embed_dim=32, project=False))
 
 
-def test_starts_as_the_plain_unet():
-    """Zero-initialised proj_out: the hybrid's output equals a U-Net with the same conv weights."""
+@pytest.mark.parametrize("project", [True, False])
+def test_starts_as_the_plain_unet(project):
+    """Zero-initialised proj_out (project) or closing LayerNorm (project=False, the shipped
+    hybrid config): the hybrid's output equals a U-Net with the same conv weights."""
     torch.manual_seed(0)
-    hybrid = UNetTransformer(**TINY).eval()
+    hybrid = UNetTransformer(**dict(TINY, project=project)).eval()
     unet = UNet(num_classes=3, base_channels=4, depth=2).eval()
     missing, unexpected = unet.load_state_dict(hybrid.state_dict(), strict=False)
     assert not missing and all(k.startswith("bottleneck.") for k in unexpected)
@@ -117,3 +119,19 @@ def test_bf16_autocast_runs_and_stays_close(impl):
     assert out.shape == ref.shape and torch.isfinite(out).all()
     # bf16 keeps 8 mantissa bits: agreement to a few percent of the logits' scale is expected.
     assert (out.float() - ref).abs().max() < 0.05 * ref.abs().max()
+
+
+@pytest.mark.parametrize("pos_encoding", ["sinusoidal", "learned"])
+def test_model_trained_at_64_runs_at_256(pos_encoding):
+    """The position code is defined on the training grid (64 / 2**3 = 8 = pos_max_size) and
+    resampled for a 256^2 image's 32x32 grid, instead of raising or using untrained rows."""
+    torch.manual_seed(0)
+    model = UNetTransformer(num_classes=3, base_channels=4, depth=3, embed_dim=32, num_layers=1, num_heads=4,
+                            pos_encoding=pos_encoding, pos_max_size=8).eval()
+    _randomise_proj_out(model)
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+        assert model(torch.randn(1, 3, 256, 256)).shape == (1, 3, 256, 256)
+    code_8, code_32 = model.bottleneck.pos_enc(8, 8), model.bottleneck.pos_enc(32, 32)
+    # The 32-grid code spans the same range as the 8-grid one (denser samples of one function).
+    assert code_32.abs().max() <= code_8.abs().max() * 1.5 + 1e-6
