@@ -48,7 +48,7 @@ from src.training.plots import plot_curves, plot_predictions
 from src.training.schedule import lr_at
 from src.utils.amp import AmpChoice, AmpSetting, keep_norms_fp32, resolve_amp
 from src.utils.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from src.utils.config import ExperimentConfig, config_to_dict, dump_config
+from src.utils.config import ExperimentConfig, config_from_dict, config_to_dict, dump_config
 from src.utils.logging import RunLogger
 from src.utils.tensor_utils import resolve_device, seed_everything
 
@@ -123,6 +123,24 @@ def _flat_metrics(prefix: str, results: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def resumed_schedule(ckpt: dict, step: int, total_steps: int, steps_per_epoch: int, t, log) -> dict[str, Any]:
+    """The lr schedule of a resumed run: the checkpoint's own when the horizon is unchanged;
+    else a fresh cosine from the current lr (src/training/schedule.py), logged."""
+    saved = ckpt.get("schedule")
+    if saved is None:  # checkpoints from before "schedule" was stored: its config's horizon
+        old = config_from_dict(ckpt["config"]).training
+        old_total = old.num_epochs * steps_per_epoch
+        saved = {"total_steps": min(old_total, old.max_steps) if old.max_steps > 0 else old_total}
+    restart = {k: saved[k] for k in ("restart_step", "restart_lr") if k in saved}
+    if saved["total_steps"] == total_steps:
+        return restart
+    current = lr_at(max(step - 1, 0), base_lr=t.learning_rate, warmup_steps=t.warmup_steps,
+                    total_steps=saved["total_steps"], min_lr_ratio=t.min_lr_ratio, **restart)
+    log.info(f"schedule extended from {saved['total_steps']} to {total_steps} steps: a fresh cosine from the "
+             f"current lr {current:.3e} at step {step} down to {t.learning_rate * t.min_lr_ratio:.3e}")
+    return {"restart_step": step, "restart_lr": current}
+
+
 def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | None = None,
           console: bool = True) -> dict[str, Any]:
     """Train ``cfg`` into ``run_dir`` (made by ``make_run_dir``); resume from checkpoint ``resume``.
@@ -183,6 +201,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
     autocast_dtype = amp.dtype
 
     step, epoch, best_metric, train_time = 0, 0, -math.inf, 0.0
+    restart: dict[str, Any] = {}  # an extended resumed run: {"restart_step", "restart_lr"} (schedule.py)
     history: list[dict[str, Any]] = []
     sums: dict[str, float] = {}  # running sums of this epoch's train losses (restored on resume)
     if resume is not None:
@@ -212,6 +231,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
             step = epoch * steps_per_epoch + min(done // per_step, steps_per_epoch)
             log.info(f"checkpoint written by {saved_world} process(es), resuming on {world}: "
                      f"{done} samples of epoch {epoch + 1} done -> step {step}")
+        restart = resumed_schedule(ckpt, step, total_steps, steps_per_epoch, t, log)
         del ckpt
         log.info(f"resumed from {resume} at step {step} (epoch {epoch + 1}, best val mean Dice {best_metric:.4f})")
     n_params = sum(p.numel() for p in model.parameters())
@@ -243,6 +263,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                 "step": step, "epoch": epoch, "best_metric": best_metric, "train_time_s": train_time,
                 "rng": rngs[0], "loader_generator": train_loader.generator.get_state(),
                 "epoch_sums": sums, "history": history, "config": config_to_dict(cfg),
+                "schedule": {"total_steps": total_steps, **restart},
                 "model_type": cfg.model.name, "class_names": names, "num_params": n_params,
                 "palette": getattr(train_loader.dataset, "palette", None),  # palette masks: infer writes it back
                 "world_size": world, "rng_per_rank": rngs if world > 1 else [],
@@ -274,7 +295,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                 t0 = time.perf_counter()
                 for _ in bar:
                     lr = lr_at(step, base_lr=t.learning_rate, warmup_steps=t.warmup_steps,
-                               total_steps=total_steps, min_lr_ratio=t.min_lr_ratio)
+                               total_steps=total_steps, min_lr_ratio=t.min_lr_ratio, **restart)
                     for group in optimizer.param_groups:
                         group["lr"] = lr
                     optimizer.zero_grad(set_to_none=True)
@@ -337,7 +358,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                 val = distributed.reduce_val_results(val, metrics, len(val_loader.sampler))
                 n_steps = max(sums.pop("steps", 0.0), 1.0)
                 lr = lr_at(max(step - 1, 0), base_lr=t.learning_rate, warmup_steps=t.warmup_steps,
-                           total_steps=total_steps, min_lr_ratio=t.min_lr_ratio)  # the last step's lr
+                           total_steps=total_steps, min_lr_ratio=t.min_lr_ratio, **restart)  # the last step's lr
                 row = {"epoch": epoch + 1, "step": step, "lr": lr,
                        **{("train_loss" if k == "loss" else f"train_loss_{k}"): v / n_steps for k, v in sums.items()},
                        **_flat_metrics("val_", val),

@@ -195,3 +195,27 @@ def test_channels_last_auto_is_on_for_the_cpu_only():
     assert not trainer_mod.use_channels_last("auto", torch.device("cuda"))
     assert trainer_mod.use_channels_last(True, torch.device("cuda"))
     assert not trainer_mod.use_channels_last(False, torch.device("cpu"))
+
+
+def test_resume_with_more_epochs_continues_the_lr_without_a_jump(tmp_path, monkeypatch):
+    """Issue #15 defect 9: the old code recomputed the cosine over the new horizon (lr x11)."""
+    seen = {}
+    real = trainer_mod.lr_at
+
+    def lr_at(step, **kw):
+        seen[step] = real(step, **kw)
+        return seen[step]
+
+    monkeypatch.setattr(trainer_mod, "lr_at", lr_at)
+    common = ("data.val_size=4", "training.num_vis=0", "training.warmup_steps=1")
+    first = train(tiny("training.num_epochs=1", *common), run_dir(tmp_path, "a"), console=False)
+    last_lr = seen[3]  # 4 steps: the cosine has reached the floor, base_lr * min_lr_ratio
+    assert last_lr == pytest.approx(2e-3 * 0.01)
+    seen.clear()
+    longer = tiny("training.num_epochs=3", *common)
+    result = train(longer, run_dir(tmp_path, "b"), resume=first["latest_path"], console=False)
+    assert result["step"] == 12
+    assert seen[4] == pytest.approx(last_lr)  # the old code gave lr_at(4 of 12) = 0.8 * base_lr
+    assert all(seen[s] <= last_lr * (1 + 1e-9) for s in range(4, 12))
+    assert load_checkpoint(result["latest_path"])["schedule"] == {"total_steps": 12, "restart_step": 4,
+                                                                   "restart_lr": pytest.approx(last_lr)}
