@@ -46,6 +46,8 @@ def main() -> int:
         help=f"fixed cost of one forward pass, in frames; decides length-sorted splits (default: serve.batch_overhead_frames, {d.batch_overhead_frames})",
     )  # fmt: skip
     parser.add_argument("--no-batching", action="store_true", help="decode one request per forward pass (baseline)")
+    parser.add_argument("--no-long-audio", action="store_true",
+                        help="refuse audio over --max-audio-seconds with 413 instead of splitting it with the VAD")
     parser.add_argument("--torch-threads", type=int, help=f"intra-op threads (default: serve.torch_threads, {d.torch_threads} = torch's)")
     parser.add_argument("--amp", default="auto", choices=["auto", "true", "false"],
                         help="bf16 autocast of the decoding: auto = where the CPU/GPU has native bf16 (batches "
@@ -74,6 +76,7 @@ def main() -> int:
         max_batch_size=args.max_batch_size,
         batch_overhead_frames=args.batch_overhead_frames,
         batching=False if args.no_batching else None,
+        long_audio=False if args.no_long_audio else None,
         torch_threads=args.torch_threads,
     )
     try:
