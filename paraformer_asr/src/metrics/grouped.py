@@ -11,6 +11,7 @@ value is its own group: ``clean`` for an SNR field (no noise was added), else ``
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,16 +80,18 @@ def group_labels(values: Sequence[Any], key: str, edges: list[float] | None = No
     return labels
 
 
+_BAND = re.compile(r"^(<|>=)?(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)")
+
+
 def _order(label: str) -> tuple[int, float, str]:
     """clean/none first, then bands from the highest (numeric) to the lowest, then names."""
     if label in ("clean", "none"):
         return (0, 0.0, label)
-    head = label.lstrip("<>=")
-    try:
-        lo = float(head.split("-")[0].split()[0]) if not label.startswith("<") else -math.inf
-        return (1, -lo, label)
-    except ValueError:
+    m = _BAND.match(label)
+    if m is None:
         return (2, 0.0, label)
+    lo = -math.inf if m.group(1) == "<" else float(m.group(2))  # "<e0" is the lowest band
+    return (1, -lo, label)
 
 
 def grouped_scores(refs: Sequence[str], hyps: Sequence[str], labels: Sequence[str]) -> dict[str, dict[str, float]]:

@@ -19,6 +19,9 @@ def test_categories_and_explicit_edges():
     key, edges = parse_group_spec("lead_silence_s:0.3,0.1")
     assert key == "lead_silence_s" and edges == [0.1, 0.3]
     assert group_labels([0.0, 0.1, 0.25, 0.4], key, edges) == ["<0.1", "0.1-0.3", "0.1-0.3", ">=0.3"]
+    peaks = group_labels([-11.0, -3.0, -6.0], "peak_dbfs", [-6.0])  # negative edges (dBFS) sort and label too
+    assert peaks == ["<-6", ">=-6", ">=-6"]
+    assert list(grouped_scores(["a"] * 3, ["a"] * 3, peaks)) == [">=-6", "<-6"]
     with pytest.raises(ValueError, match="band edges"):
         parse_group_spec("x:a,b")
 
