@@ -197,7 +197,8 @@ TRAIN_LOSS_TOL = 0.10
 
 @pytest.mark.parametrize("name", MODELS)
 def test_short_bf16_training_reaches_the_fp32_loss(name):
-    fp32, bf16 = overfit_losses(name, False), overfit_losses(name, True)
+    steps = 40 if name == "paraformer" else 20  # CIF's fire count makes the Paraformer's loss jumpier early on
+    fp32, bf16 = overfit_losses(name, False, steps), overfit_losses(name, True, steps)
     assert fp32[0] == pytest.approx(bf16[0], rel=LOSS_RTOL)  # same start (same weights)
     for run in (fp32, bf16):
         assert run[-1] < 0.5 * run[0], f"did not learn: {run[0]:.3f} -> {run[-1]:.3f}"
