@@ -311,7 +311,9 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                         with autocast_context(device, autocast_dtype):
                             logits = forward(images)  # (B, K, H, W)
                         losses = loss_fn(logits.float(), masks)  # {"loss", "ce", "dice"}
-                        values = {k: float(v.detach()) for k, v in losses.items()}
+                        # One device-to-host copy for all terms (on CUDA each float() would wait for
+                        # the GPU); it stays per micro-batch for the NaN check and the DDP stop vote.
+                        values = dict(zip(losses, torch.stack([v.detach() for v in losses.values()]).tolist()))
                         values, agreed = distributed.reduce_step_values(values, stop.requested)  # means over ranks
                         agreed_stop = agreed_stop or agreed
                         if not math.isfinite(values["loss"]):
@@ -327,7 +329,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                             step_sums[k] = step_sums.get(k, 0.0) + v / accum
                     scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
                     max_norm = t.max_grad_norm if t.max_grad_norm > 0 else math.inf
-                    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+                    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)  # read only when logged
                     updating = True  # parameters and optimizer state change from here ...
                     scaler.step(optimizer)  # skips the step if fp16 gradients overflowed
                     scaler.update()
@@ -340,7 +342,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
                     if step % t.log_every == 0:
                         terms = " ".join(f"{k} {v:.4f}" for k, v in step_sums.items())
                         log.info(f"step {step}/{total_steps} epoch {epoch + 1} {terms} "
-                                 f"lr {lr:.2e} grad_norm {grad_norm:.3f}")
+                                 f"lr {lr:.2e} grad_norm {float(grad_norm):.3f}")
                     if stopping():
                         break
                 bar.close()
