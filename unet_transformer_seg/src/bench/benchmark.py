@@ -54,6 +54,7 @@ class BenchmarkConfig:
     attention_impls: list[str] = field(default_factory=lambda: ["math", "sdpa"])  # unet_transformer only
     channels_last: bool = False  # also run every case in channels_last (an extra "layout" row)
     precisions: list[str] = field(default_factory=lambda: ["fp32", "bf16"])  # bf16 = CPU/CUDA autocast
+    compile: bool = False  # also run the last layout with torch.compile (layout "<layout>+compile")
     batch_size: int = 16
     warmup: int = 3  # untimed steps per case (allocator, caches, lazy init)
     repeats: int = 7  # timed blocks per case; the table shows their median and min-max
@@ -174,13 +175,16 @@ def run_cases(cfgs: dict[tuple[str, str], ExperimentConfig], bench: BenchmarkCon
         model = keep_norms_fp32(build_model(cfg.model).to(device))
         images = torch.randn(b, cfg.model.in_channels, size, size, device=device)  # (B, C, H, W)
         masks = torch.randint(0, cfg.model.num_classes, (b, size, size), device=device)  # (B, H, W)
-        if name[1] == "channels_last":
+        if name[1].startswith("channels_last"):
             model = model.to(memory_format=torch.channels_last)
             images = images.contiguous(memory_format=torch.channels_last)
+        # "+compile": torch.compile'd forward (the warm-up steps below pay for the compilation).
+        forward = torch.compile(model) if name[1].endswith("+compile") else model
         loss_fn = build_loss(cfg.loss, cfg.model.num_classes, cfg.data.ignore_index)
         optimizer = build_optimizer(model, cfg)
-        train_steps[name] = _train_step(model, loss_fn, optimizer, images, masks, cfg.training.max_grad_norm, name[2])
-        infer_steps[name] = _infer_step(model, images, name[2])
+        train_steps[name] = _train_step(forward, loss_fn, optimizer, images, masks, cfg.training.max_grad_norm,
+                                        name[2])
+        infer_steps[name] = _infer_step(forward, images, name[2])
         models[name] = model
     results: dict[tuple[str, str], dict[str, Any]] = {name: {} for name in cfgs}
     timing = dict(items_per_step=b, warmup=0, repeats=bench.repeats, steps_per_repeat=bench.steps_per_repeat,
@@ -250,6 +254,8 @@ def run_benchmark(bench: BenchmarkConfig, *, log: Callable[[str], None] = print)
     rows: list[dict[str, Any]] = []
     flops_cache: dict[tuple[str, int], dict[str, float]] = {}
     layouts = ["nchw", "channels_last"] if bench.channels_last else ["nchw"]
+    if bench.compile:
+        layouts.append(f"{layouts[-1]}+compile")
     for path in bench.configs:
         for size in bench.sizes:
             base = case_config(path, size, "math", bench.batch_size)
