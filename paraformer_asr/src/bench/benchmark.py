@@ -57,6 +57,7 @@ class BenchmarkConfig:
     train_batch_size: int = 32  # = training.batch_size of the default configs
     train_attention_impls: list[str] = field(default_factory=lambda: ["math", "sdpa"])
     precisions: list[str] = field(default_factory=lambda: ["fp32", "bf16"])  # bf16 = CPU/CUDA autocast, as training.amp
+    train_compile: bool = False  # also train each path torch.compile'd (rows "<attention>+compile")
     utterances: int = 16  # decoded utterances (the same set at every batch size)
     min_frames: int = 300  # 3 s of 10 ms frames
     max_frames: int = 600  # 6 s
@@ -163,15 +164,18 @@ def bench_training(cfg: ExperimentConfig, bench: BenchmarkConfig, device: torch.
 
     def make_step(impl: str, precision: str) -> tuple[Callable[[], None], int]:
         torch.manual_seed(bench.seed)
-        c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, attention_impl=impl))
+        attention, compiled = impl.removesuffix("+compile"), impl.endswith("+compile")
+        c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, attention_impl=attention))
         model = build_model(c, tokenizer.vocab_size, feature_dim(c)).to(device).train()
         optimizer = build_optimizer(model, c)
         amp = precision_choice(precision, device)
+        # "+compile": the forward through torch.compile (the warm-up steps pay for compiling).
+        forward = torch.compile(model) if compiled else model
 
         def step() -> None:
             optimizer.zero_grad(set_to_none=True)
             with amp.autocast():  # as in the trainer: only the forward; backward follows the forward's dtypes
-                loss = model(feats, feat_lens, tokens, token_lens)["loss"]
+                loss = forward(feats, feat_lens, tokens, token_lens)["loss"]
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
             optimizer.step()
@@ -180,7 +184,9 @@ def bench_training(cfg: ExperimentConfig, bench: BenchmarkConfig, device: torch.
 
     steps, params, peaks = {}, {}, {}
     memory = PeakMemory(device)
-    paths = [(impl, p) for impl in bench.train_attention_impls for p in bench.precisions]
+    impls = bench.train_attention_impls + ([f"{i}+compile" for i in bench.train_attention_impls]
+                                           if bench.train_compile else [])
+    paths = [(impl, p) for impl in impls for p in bench.precisions]
     for path in paths:
         steps[path], params[path] = make_step(*path)
         memory.start()

@@ -45,7 +45,7 @@ from src.training.compile_fallback import compile_or_eager
 from src.training.evaluate import decode_options, evaluate
 from src.training.plots import plot_cif, plot_curves
 from src.training.schedule import lr_at
-from src.utils.amp import AmpChoice, autocast_model, resolve_amp
+from src.utils.amp import AmpChoice, autocast_model, resolve_amp, sdpa_bf16_warning
 from src.utils.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from src.utils.config import ExperimentConfig, config_to_dict, dump_config
 from src.utils.logging import RunLogger
@@ -210,6 +210,8 @@ def train(
         f"{tc.batch_size * world * tc.grad_accum_steps} utterances per optimizer step"
         + (f" | resumed from {resume} at step {step} (epoch {start_epoch + 1}, batch {start_batch})" if resume else "")
     )
+    if advice := sdpa_bf16_warning(amp, cfg.model.attention_impl):
+        logger.info(f"warning: {advice}")
 
     def checkpoint_state(epoch: int, batch_in_epoch: int, rngs: list[dict[str, Any]]) -> dict[str, Any]:
         return {

@@ -111,3 +111,18 @@ def test_bf16_training_target_compares_bf16_with_fp32_of_the_same_path():
               "machine": {"bf16": "native (cpu has amx_bf16)"}}
     assert "meets the >= 1.5x" in target_verdicts({**result, "train": train(100.0, 100.0 * BF16_TRAIN_TARGET + 1)})
     assert "MISSES the >= 1.5x" in target_verdicts({**result, "train": train(100.0, 100.0 * BF16_TRAIN_TARGET - 1)})
+
+
+def test_train_compile_adds_compiled_rows_of_every_path(monkeypatch):
+    # torch.compile itself is exercised by the recorded benchmark, not here (it takes minutes
+    # on the CPU); this checks that --train-compile trains each path through torch.compile.
+    from src.bench import benchmark as bench_mod
+
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model: compiled.append(model) or model)
+    bench = bench_mod.BenchmarkConfig(**{**bench_mod.QUICK, "train_compile": True, "precisions": ["fp32"],
+                                         "train_attention_impls": ["math"]})
+    cfg = bench_mod.resolve_config("configs/ctc_baseline.yaml", [])
+    rows = bench_mod.bench_training(cfg, bench, torch.device("cpu"))
+    assert [r["attention"] for r in rows] == ["math", "math+compile"]
+    assert len(compiled) == 1 and all(_positive(r["utterances_per_s"]["median"]) for r in rows)

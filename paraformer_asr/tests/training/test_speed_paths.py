@@ -302,3 +302,15 @@ def test_compile_success_trains_through_the_compiled_module(tmp_path, monkeypatc
     weights = train_weights(tmp_path, "compiled", "training.compile=true")
     assert calls["compile"] == 1 and calls["forward"] == 1 + 3  # the probe, then 3 training steps
     assert_same_weights(weights, eager)
+
+
+def test_trainer_warns_about_sdpa_under_cpu_bf16(tmp_path, monkeypatch):
+    import src.utils.amp as amp_mod
+
+    monkeypatch.setattr(amp_mod, "read_cpuinfo", lambda: "flags : fpu avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    cfg = load_config(None, TINY + ["training.amp=auto", "model.attention_impl=sdpa", "training.max_steps=1"])
+    run_dir = make_run_dir(None, "sdpa_bf16", tmp_path)
+    trainer.train(cfg, run_dir, console=False, make_plots=False)
+    lines = (run_dir / "train.log").read_text().splitlines()
+    assert "amp=bf16" in lines[0]
+    assert "warning: model.attention_impl=sdpa under CPU bf16" in lines[1] and "attention_impl=math" in lines[1]

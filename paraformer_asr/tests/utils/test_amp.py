@@ -120,3 +120,18 @@ def test_autocast_model_runs_only_the_model_in_bf16():
     assert seen == [torch.bfloat16, torch.bfloat16] and losses["loss"].dtype == torch.float32
     assert not torch.is_autocast_enabled("cpu")  # between model calls (features, resampling) it is fp32
     assert wrapped.training is False and wrapped.encoder is model.encoder  # everything else is the model's
+
+
+@pytest.mark.parametrize("device_type, dtype, impl, warns", [
+    ("cpu", torch.bfloat16, "sdpa", True),  # the measured slow pair
+    ("cpu", torch.bfloat16, "math", False),
+    ("cpu", None, "sdpa", False),  # fp32 sdpa is the fast path on the CPU
+    ("cuda", torch.bfloat16, "sdpa", False),  # GPU flash attention is not the CPU kernel
+])
+def test_sdpa_bf16_warning_names_the_fix(device_type, dtype, impl, warns):
+    from src.utils.amp import AmpChoice, sdpa_bf16_warning
+
+    advice = sdpa_bf16_warning(AmpChoice(dtype, device_type, "test"), impl)
+    assert (advice is not None) is warns
+    if warns:
+        assert "model.attention_impl=math" in advice and "training.amp=false" in advice

@@ -46,7 +46,7 @@ from src.training.compile_fallback import compile_or_eager
 from src.training.evaluate import autocast_context, evaluate
 from src.training.plots import plot_curves, plot_predictions
 from src.training.schedule import lr_at
-from src.utils.amp import AmpChoice, AmpSetting, keep_norms_fp32, resolve_amp
+from src.utils.amp import AmpChoice, AmpSetting, keep_norms_fp32, resolve_amp, sdpa_bf16_warning
 from src.utils.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from src.utils.config import ExperimentConfig, config_from_dict, config_to_dict, dump_config
 from src.utils.logging import RunLogger
@@ -249,6 +249,8 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: str | Path | No
     log.info(f"model {cfg.model.name}: {n_params / 1e6:.3f}M parameters | device {device} | amp={amp.describe()} | "
              f"{'channels_last' if channels_last else 'NCHW'} | "
              f"{steps_per_epoch} steps/epoch x {num_epochs} epochs = {total_steps} steps | run {run_dir}")
+    if cfg.model.name == "unet_transformer" and (advice := sdpa_bf16_warning(amp, cfg.model.attention_impl)):
+        log.info(f"warning: {advice}")
     if world > 1:
         log.info(f"DDP: {world} processes | batch {t.batch_size}/process x {world} processes x {accum} "
                  f"accumulation = {t.batch_size * world * accum} images per optimizer step"

@@ -163,5 +163,18 @@ def keep_norms_fp32(model: nn.Module) -> nn.Module:
     return model
 
 
+def sdpa_bf16_warning(choice: AmpChoice, attention_impl: str) -> str | None:
+    """A warning when the config pairs ``attention_impl=sdpa`` with CPU bf16 autocast, else None.
+
+    PyTorch's CPU flash-attention kernel is slow in bf16 (its backward above all): on the
+    Sapphire Rapids CPU of docs/BENCHMARKS.md the sdpa path trained at 0.64-0.77x of fp32 while
+    our ``math`` attention gained from bf16. Nothing is changed; the user is told.
+    """
+    if choice.device_type == "cpu" and choice.dtype == torch.bfloat16 and attention_impl == "sdpa":
+        return ("model.attention_impl=sdpa under CPU bf16 autocast is slower than fp32 on the CPUs we measured "
+                "(docs/BENCHMARKS.md, 'bf16 on the CPU'); set model.attention_impl=math (the default) or training.amp=false")
+    return None
+
+
 __all__ = ["AmpChoice", "AmpSetting", "cpu_bf16_capability", "keep_norms_fp32", "parse_amp", "read_cpuinfo",
-           "resolve_amp"]
+           "resolve_amp", "sdpa_bf16_warning"]

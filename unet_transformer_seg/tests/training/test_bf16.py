@@ -94,3 +94,14 @@ def test_short_bf16_training_reaches_the_fp32_loss(tmp_path, monkeypatch):
     for a, b in zip(h32, h16):
         for key in ("train_loss", "val_loss"):
             assert b[key] == pytest.approx(a[key], rel=0.02), (a["epoch"], key)
+
+
+def test_sdpa_under_cpu_bf16_logs_a_warning_with_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr(amp_mod, "read_cpuinfo", lambda: SPR)
+    cfg = load_config(TINY, ["model.name=unet_transformer", "model.attention_impl=sdpa", "training.amp=auto",
+                             "data.val_size=8", "training.max_steps=1"])
+    run_dir = make_run_dir(None, "sdpa_bf16", runs_root=tmp_path / "runs")
+    train(cfg, run_dir, console=False)
+    lines = (run_dir / "train.log").read_text().splitlines()
+    assert "amp=bf16" in lines[0]
+    assert "warning: model.attention_impl=sdpa under CPU bf16" in lines[1] and "attention_impl=math" in lines[1]

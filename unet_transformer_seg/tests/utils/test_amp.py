@@ -115,3 +115,18 @@ def test_norm_hooks_change_nothing_in_fp32():
     assert sum(len(m._forward_pre_hooks) for m in hooked.modules()) == 2
     x = torch.randn(2, 3, 8, 8)
     assert torch.equal(plain(x), hooked(x))
+
+
+@pytest.mark.parametrize("device_type, dtype, impl, warns", [
+    ("cpu", torch.bfloat16, "sdpa", True),  # the measured slow pair
+    ("cpu", torch.bfloat16, "math", False),
+    ("cpu", None, "sdpa", False),  # fp32 sdpa is the fast path on the CPU
+    ("cuda", torch.bfloat16, "sdpa", False),  # GPU flash attention is not the CPU kernel
+])
+def test_sdpa_bf16_warning_names_the_fix(device_type, dtype, impl, warns):
+    from src.utils.amp import AmpChoice, sdpa_bf16_warning
+
+    advice = sdpa_bf16_warning(AmpChoice(dtype, device_type, "test"), impl)
+    assert (advice is not None) is warns
+    if warns:
+        assert "model.attention_impl=math" in advice and "training.amp=false" in advice
