@@ -23,7 +23,7 @@ from src.data.toy_shapes import CLASS_NAMES, PALETTE, render_hard_sample, render
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2, "shifted": 3}
 # The shifted split: what changes relative to training (and nothing else).
-SHIFTED = {"hard": dict(max_shapes=9, noise_std=0.12), "easy": dict(max_shapes=6, noise_std=0.1)}
+SHIFTED = {"hard": dict(max_shapes=18, noise_std=0.12), "easy": dict(max_shapes=6, noise_std=0.1)}
 
 
 def palette_bytes() -> list[int]:

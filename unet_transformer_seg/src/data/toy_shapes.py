@@ -168,6 +168,15 @@ def render_sample(
 # exactly readable from the image (hard edges, no blur), so a high Dice stays reachable.
 _HARD_MIN_VISIBLE = 0.4
 _HARD_MIN_CONTRAST = 0.35
+# Shapes keep their size in *pixels* as the image grows (as objects in a photo do): their
+# half-extent is that of the easy task's shapes at this reference side, times
+# U(_HARD_SCALE), i.e. about 5-17 px; a 128 px image then holds more of them, not bigger ones.
+# Shapes up to 56 px across (the easy task's sizes scaled to 128 px) were tried first: a
+# 0.5M-parameter U-Net had not learnt to tell them apart after 2500 steps, while the same
+# network learnt 64 px-sized shapes tiled into 128 px images within a few hundred steps
+# (docs/ABLATIONS.md, "Hard folder dataset").
+_HARD_SHAPE_REF = 64
+_HARD_SCALE = (0.75, 1.2)
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
@@ -216,8 +225,8 @@ def render_hard_sample(
     rng: np.random.Generator,
     *,
     size: int = 128,
-    min_shapes: int = 2,
-    max_shapes: int = 6,
+    min_shapes: int = 4,
+    max_shapes: int = 12,
     noise_std: float = 0.05,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One hard sample: image (H, W, 3) float32 in [0, 1], mask (H, W) int64 (classes as the easy task)."""
@@ -230,9 +239,9 @@ def render_hard_sample(
     for _ in range(int(rng.integers(min_shapes, max_shapes + 1))):
         cls = int(rng.integers(1, 4))
         for _attempt in range(10):
-            # Smaller shapes than the easy task: draw on a full-size canvas, then shrink it
-            # by `scale` and shift it anywhere that keeps it inside the image.
-            scale = rng.uniform(0.65, 1.0)
+            # Draw on a full-size canvas, then shrink it by `scale` (fixed pixel sizes, see
+            # _HARD_SHAPE_REF) and shift it anywhere that keeps it inside the image.
+            scale = min(1.0, rng.uniform(*_HARD_SCALE) * _HARD_SHAPE_REF / size)
             oy, ox = rng.uniform(-1.0, 1.0, size=2) * (1 - scale) * size / 2
             cy, cx = (yy - size / 2 - oy) / scale + size / 2, (xx - size / 2 - ox) / scale + size / 2
             cover = _shape_cover(rng, cls, size, cy, cx)

@@ -71,3 +71,18 @@ def test_make_shapes_script_and_hard_preview(tmp_path, capsys):
     assert len(list((tmp_path / "easy" / "train" / "masks").iterdir())) == 2
     path = save_preview(tmp_path / "p.png", n=2, size=64, hard=True)
     assert Image.open(path).size[0] > 2 * 64
+
+
+def test_hard_shapes_keep_their_pixel_size_as_the_image_grows():
+    """Shapes are as big in pixels at 192 px as at 128 px (more room, not bigger shapes).
+
+    Scaled with the image, their area would grow (192/128)^2 = 2.25x; the generator's
+    fixed pixel sizes keep the ratio near 1 (docs/ABLATIONS.md says why it matters).
+    """
+    def mean_area(size: int) -> float:
+        areas = [(render_hard_sample(np.random.default_rng(i), size=size, min_shapes=1, max_shapes=1,
+                                     noise_std=0.0)[1] > 0).sum() for i in range(40)]
+        return float(np.mean(areas))
+
+    ratio = mean_area(192) / mean_area(128)
+    assert 0.75 < ratio < 1.3, ratio
