@@ -166,7 +166,7 @@ def sdpa_bf16_warning(choice: AmpChoice, attention_impl: str) -> str | None:
     """A warning when the config pairs ``attention_impl=sdpa`` with CPU bf16 autocast, else None.
 
     PyTorch's CPU flash-attention kernel is slow in bf16 (its backward above all): on the
-    Sapphire Rapids CPU of docs/BENCHMARKS.md the sdpa path trained at 0.64-0.77x of fp32 while
+    Sapphire Rapids CPU of docs/BENCHMARKS.md the sdpa path trained at 0.64-0.83x of fp32 while
     our ``math`` attention gained from bf16. Nothing is changed; the user is told.
     """
     if choice.device_type == "cpu" and choice.dtype == torch.bfloat16 and attention_impl == "sdpa":
