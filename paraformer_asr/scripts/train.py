@@ -70,6 +70,9 @@ def run(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
     except CheckpointError as e:
         print(f"cannot resume: {e}", file=sys.stderr)
         return 2
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
     except FloatingPointError as e:
         print(f"training stopped: {e}", file=sys.stderr)
         return 1

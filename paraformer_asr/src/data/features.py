@@ -154,8 +154,9 @@ class Fbank:
 
         if training and cfg.dither > 0:
             # Dither: a little noise so silent (all-zero) stretches do not hit log(0)
-            # and the model does not learn quantisation artefacts.
-            frames = frames + cfg.dither * torch.randn(frames.shape, generator=generator, dtype=torch.float64).to(dtype)
+            # and the model does not learn quantisation artefacts. Drawn in float32 (a float64
+            # draw costs ~6x as much, 12 ms per 3.6 s utterance; noise needs no 53-bit mantissa).
+            frames = frames + cfg.dither * torch.randn(frames.shape, generator=generator, dtype=torch.float32).to(dtype)
         if cfg.remove_dc_offset:
             frames = frames - frames.mean(dim=1, keepdim=True)  # (T, frame_len) zero-mean per frame
         if cfg.preemphasis > 0:

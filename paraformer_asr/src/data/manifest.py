@@ -203,7 +203,7 @@ class ManifestDataset(torch.utils.data.Dataset):
             feats = self.cache.get(entry.audio_path)
         else:
             wave = self._read(i)  # (N,)
-            if self.augment is not None:
+            if self.augment is not None and self.epoch >= self.cfg.augment.clean_epochs:
                 g = augment_generator(self.cfg.training.seed, i, self.epoch)
                 wave, _ = self.augment(wave, g, other_utterance=self._other_utterance(i))  # (N',)
             feats = self.fbank(wave, training=self.training, generator=generator)

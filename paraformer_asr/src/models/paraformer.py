@@ -7,6 +7,8 @@ Loss (the only place terms are weighted; w = model.ctc_weight, m = model.mae_wei
     loss = (1 - w) * att + m * mae + w * ctc
 att = label-smoothed CE of the (second, glanced) decoder pass, mae = |sum(alpha) / beta - L|
 (beta = predictor.threshold: one token is beta of CIF weight).
+During ``training.ctc_warmup_steps`` the loss is ctc alone: the encoder learns to align
+before the predictor and decoder, which read its output, start training.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Paraformer(nn.Module):
             with_embed=cfg.sampling_ratio > 0,
         )
         self.ctc_head = nn.Linear(cfg.d_model, vocab_size) if cfg.ctc_weight > 0 else None
+        self.ctc_only = False  # CTC warm-up: train the encoder alone (forward's docstring)
 
     @property
     def grad_checkpointing(self) -> bool:
@@ -66,8 +69,16 @@ class Paraformer(nn.Module):
 
     # ------------------------------------------------------------------ training
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor, tokens: torch.Tensor, token_lens: torch.Tensor) -> dict[str, torch.Tensor]:
-        """feats (B, T, F), feat_lens (B,), tokens (B, L) padded with 0, token_lens (B,) -> {"loss", "att", "mae"[, "ctc"]}."""
+        """feats (B, T, F), feat_lens (B,), tokens (B, L) padded with 0, token_lens (B,) -> {"loss", "att", "mae"[, "ctc"]}.
+
+        With ``self.ctc_only`` (set by the trainer during ``training.ctc_warmup_steps``) the
+        predictor and decoder are skipped and the loss is the CTC term alone: {"loss", "ctc"}.
+        """
         enc, enc_lens = self.encoder(feats, feat_lens)  # (B, T', D)
+        if self.ctc_only:
+            log_probs = torch.log_softmax(self.ctc_head(enc).float(), dim=-1)  # (B, T', V)
+            ctc = ctc_loss(log_probs, tokens, enc_lens, token_lens, impl=self.ctc_impl)
+            return {"loss": ctc, "ctc": ctc}
         cif = self.predictor(enc, enc_lens, target_lens=token_lens, max_tokens=tokens.size(1))  # E_a (B, L, D)
         dec_in = cif.acoustic_embeds
         if self.training and self.sampling_ratio > 0:

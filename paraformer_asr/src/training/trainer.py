@@ -47,7 +47,7 @@ from src.training.plots import plot_cif, plot_curves
 from src.training.schedule import lr_at
 from src.utils.amp import AmpChoice, autocast_model, resolve_amp, sdpa_bf16_warning
 from src.utils.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from src.utils.config import ExperimentConfig, config_to_dict, dump_config
+from src.utils.config import ConfigError, ExperimentConfig, config_to_dict, dump_config
 from src.utils.logging import RunLogger
 from src.utils.tensor_utils import resolve_device, seed_everything
 
@@ -151,6 +151,13 @@ def train(
     model = build_model(cfg, tokenizer.vocab_size, input_dim).to(device)
     if hasattr(model, "grad_checkpointing"):
         model.grad_checkpointing = tc.grad_checkpointing
+    if tc.ctc_warmup_steps < 0 or (tc.ctc_warmup_steps and getattr(model, "ctc_head", None) is None) \
+            or (tc.ctc_warmup_steps and not hasattr(model, "ctc_only")):
+        raise ConfigError(
+            f"training.ctc_warmup_steps={tc.ctc_warmup_steps} needs model.name: paraformer with "
+            f"model.ctc_weight > 0 (got model.name={cfg.model.name}, ctc_weight={cfg.model.ctc_weight}); "
+            "set it to 0 otherwise"
+        )
     loaders = build_dataloaders(cfg, tokenizer, rank=rank, world_size=world, input_dim=input_dim,
                                 cmvn_state=state.get("cmvn") if state else None)
     train_loader, val_loader = loaders["train"], loaders["val"]
@@ -194,7 +201,9 @@ def train(
         forward_model = compile_or_eager(model, probe, device, amp)
     if world > 1:
         # DDP averages gradients over ranks inside backward; its constructor broadcasts rank 0's weights.
-        forward_model = DistributedDataParallel(forward_model, device_ids=[local_rank] if device.type == "cuda" else None)
+        # The CTC warm-up leaves the predictor and decoder out of the graph: DDP must look for unused parameters.
+        forward_model = DistributedDataParallel(forward_model, device_ids=[local_rank] if device.type == "cuda" else None,
+                                                find_unused_parameters=tc.ctc_warmup_steps > 0)
 
     logger = RunLogger(run_dir, run_id=run_dir.name, model_type=cfg.model.name, console=console) if main \
         else distributed.QuietLogger()
@@ -268,6 +277,8 @@ def train(
                     lr = lr_at(step, tc, total_steps)
                     for group in optimizer.param_groups:
                         group["lr"] = lr
+                    if tc.ctc_warmup_steps:
+                        model.ctc_only = step < tc.ctc_warmup_steps  # a pure function of the step: resumes exactly
                 if world > 1:  # DDP all_reduces gradients only in the backward that ends a step (like no_sync())
                     forward_model.require_backward_grad_sync = micro + 1 == accum or i == num_batches - 1
                 feats = batch["feats"].to(device)  # (B, T, F)
@@ -293,6 +304,7 @@ def train(
                 batches_done += 1
                 for k, v in values.items():
                     epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+                    epoch_sums[f"_n_{k}"] = epoch_sums.get(f"_n_{k}", 0.0) + 1  # terms can be absent (CTC warm-up)
                 epoch_sums["_batches"] = epoch_sums.get("_batches", 0.0) + 1
                 if micro < accum and i < num_batches - 1:
                     continue
@@ -327,6 +339,8 @@ def train(
 
             # 6. validation: greedy decoding of the whole val split (under DDP each rank scores a shard)
             opts = decode_options(cfg, "greedy", 1)
+            if tc.ctc_warmup_steps:
+                model.ctc_only = False  # val_loss is always the full loss (the next step sets it again)
             # Validated in the precision it trains in (as eval.py/serve under --amp auto); only the model runs in it.
             val_model = autocast_model(model, amp)
             if world == 1:
@@ -337,7 +351,7 @@ def train(
                 result = distributed.reduce_eval_result(shard, len(val_loader))  # error counts summed over ranks
             n = max(epoch_sums.get("_batches", 1.0), 1.0)
             row = {"epoch": epoch + 1, "step": step, "lr": lr}
-            row |= {f"train_{k}": v / n for k, v in epoch_sums.items() if not k.startswith("_")}
+            row |= {f"train_{k}": v / epoch_sums.get(f"_n_{k}", n) for k, v in epoch_sums.items() if not k.startswith("_")}
             row |= {k: v for k, v in result.items() if k.startswith("val_")}
             row |= {k: result[k] for k in ("cer", "wer", "token_accuracy", "sequence_accuracy")}
             row |= {"decode_seconds": result["decode_seconds"], "train_seconds": train_seconds}

@@ -146,6 +146,7 @@ class AugmentConfig:
     """Waveform augmentation in training (src/data/augment/), a function of (training.seed, utterance, epoch)."""
 
     enabled: bool = False  # master switch; false = the pipeline is bit-identical to having no augmentation
+    clean_epochs: int = 0  # the first N epochs see clean waveforms (bit-identical to enabled: false)
     speed_factors: list[float] = field(default_factory=lambda: [0.9, 1.0, 1.1])  # resampled speed perturbation; [1.0] = off
     reverb_prob: float = 0.0  # synthetic room impulse response (exponentially decaying noise)
     rt60_min: float = 0.2  # seconds
@@ -180,6 +181,9 @@ class TrainingConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool | Literal["auto"] = "auto"  # auto: bf16 where the CPU/GPU has it natively, else fp32 (CUDA: fp16); src/utils/amp.py
     grad_checkpointing: bool = False
+    # Paraformer: the first N optimizer steps train encoder + CTC head alone (the predictor and
+    # decoder are skipped); needs model.ctc_weight > 0. Lets a hard corpus break through (ABLATIONS.md).
+    ctc_warmup_steps: int = 0
     compile: bool = False
     deterministic: bool = False
     log_every: int = 20  # steps between train.log lines

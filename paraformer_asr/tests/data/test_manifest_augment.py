@@ -104,6 +104,23 @@ def test_augmentation_is_a_function_of_seed_utterance_and_epoch(tmp_path):
     assert not (clean.shape == a.shape and torch.equal(clean.float(), a))
 
 
+def test_clean_epochs_are_bit_identical_to_no_augmentation(tmp_path):
+    corpus(tmp_path)
+    warm = dataset(tmp_path, config(tmp_path, augment=dict(ALL_ON, clean_epochs=2)))
+    off = dataset(tmp_path, config(tmp_path, augment=dict(ALL_ON, enabled=False)))
+    on = dataset(tmp_path, config(tmp_path, augment=ALL_ON))
+    for epoch in range(3):
+        for ds in (warm, off, on):
+            ds.set_epoch(epoch)
+        a = warm.raw_features(1, torch.Generator().manual_seed(5))
+        b = off.raw_features(1, torch.Generator().manual_seed(5))
+        c = on.raw_features(1, torch.Generator().manual_seed(5))
+        if epoch < 2:
+            assert torch.equal(a, b), epoch
+        else:  # from epoch index 2 on it is the augmented pipeline, draw for draw
+            assert torch.equal(a, c) and not (a.shape == b.shape and torch.equal(a, b))
+
+
 def test_sampler_set_epoch_reaches_the_dataset(tmp_path):
     corpus(tmp_path)
     loaders = build_dataloaders(config(tmp_path, augment=ALL_ON), CharTokenizer.from_alphabet(), splits=("train",))

@@ -145,3 +145,38 @@ def test_loss_values_equal_a_float_per_term():
     for k, v in losses.items():
         want = float(v.detach())
         assert (got[k] == want) or (math.isnan(got[k]) and math.isnan(want)), (k, got[k], want)
+
+
+def test_ctc_warmup_trains_the_encoder_alone_then_everything(tmp_path):
+    # 5 steps per epoch; the first 5 steps (epoch 1) are CTC only: predictor and decoder are
+    # left out of the graph, so their weights stay at initialisation, while the encoder moves.
+    cfg = tiny_cfg("data.train_size=40", "training.num_epochs=2", "training.ctc_warmup_steps=5")
+    run_dir = make_run_dir(None, "warm", tmp_path)
+    trainer.seed_everything(cfg.training.seed, False)
+    model = trainer.build_model(cfg, trainer.build_tokenizer(cfg).vocab_size, trainer.feature_dim(cfg))  # train()'s first draw
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer.train(cfg, run_dir, console=False, make_plots=False)
+    history = load_checkpoint(run_dir / "checkpoints" / "latest.pt")["history"]
+    first, second = history
+    assert "train_att" not in first and "train_mae" not in first and first["train_ctc"] == first["train_loss"]
+    assert "train_att" in second and "train_mae" in second and second["train_loss"] != second["train_ctc"]
+    assert math.isfinite(first["val_loss"]) and math.isfinite(second["val_loss"])
+
+    # After epoch 1 only: run the same config for 5 steps and compare with the initial weights.
+    cut = tiny_cfg("data.train_size=40", "training.num_epochs=2", "training.ctc_warmup_steps=5", "training.max_steps=5")
+    cut_dir = make_run_dir(None, "warm_cut", tmp_path)
+    trainer.train(cut, cut_dir, console=False, make_plots=False)
+    after = load_checkpoint(cut_dir / "checkpoints" / "latest.pt")["model"]
+    assert set(after) == set(init)
+    moved = {k for k in after if not torch.equal(after[k], init[k])}
+    assert any(k.startswith("encoder.") for k in moved) and any(k.startswith("ctc_head.") for k in moved)
+    assert not any(k.startswith(("decoder.", "predictor.")) for k in moved), sorted(moved)
+    final = load_checkpoint(run_dir / "checkpoints" / "latest.pt")["model"]
+    assert any(k.startswith("decoder.") and not torch.equal(final[k], init[k]) for k in final)
+
+
+@pytest.mark.parametrize("extra", [["model.name=ctc"], ["model.ctc_weight=0"], ["model.name=transformer_ar"]])
+def test_ctc_warmup_needs_a_paraformer_with_a_ctc_head(tmp_path, extra):
+    cfg = tiny_cfg("data.train_size=8", "training.ctc_warmup_steps=3", *extra)
+    with pytest.raises(trainer.ConfigError, match="training.ctc_warmup_steps=3 needs model.name: paraformer"):
+        trainer.train(cfg, make_run_dir(None, "bad", tmp_path), console=False, make_plots=False)

@@ -30,7 +30,7 @@ def synthetic_rir(rt60: float, sample_rate: int, generator: torch.Generator | No
         raise ValueError(f"RT60 must be positive, got {rt60} (augment.rt60_min / rt60_max)")
     n = max(2, int(1.5 * rt60 * sample_rate))  # 1.5 RT60 = a 90 dB decay: the rest is inaudible
     t = torch.arange(n, dtype=torch.float64) / sample_rate
-    tail = torch.randn(n, generator=generator, dtype=torch.float64) * torch.exp(-3.0 * math.log(10.0) * t / rt60)
+    tail = torch.randn(n, generator=generator).double() * torch.exp(-3.0 * math.log(10.0) * t / rt60)
     tail[0] = 0.0
     direct = math.sqrt(float(tail.square().sum()) * 10.0 ** (direct_to_reverb_db / 10.0))
     h = tail
