@@ -185,6 +185,9 @@ class TrainingConfig:
     # decoder are skipped); needs model.ctc_weight > 0. Lets a hard corpus break through (ABLATIONS.md).
     ctc_warmup_steps: int = 0
     compile: bool = False
+    # AdamW's update as one fused kernel over all parameters (torch.optim's fused=True) instead of
+    # a Python loop of ~10 small ops per tensor; auto = fused where this torch supports it.
+    fused_optimizer: bool | Literal["auto"] = "auto"
     deterministic: bool = False
     log_every: int = 20  # steps between train.log lines
 
