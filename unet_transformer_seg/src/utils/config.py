@@ -118,6 +118,9 @@ class TrainingConfig:
     channels_last: bool | Literal["auto"] = "auto"  # auto: channels_last on the CPU, where it measured faster
     grad_checkpointing: bool = False
     compile: bool = False
+    # AdamW's update as one fused kernel over all parameters (torch.optim's fused=True) instead of
+    # a Python loop of ~10 small ops per tensor; auto = fused where this torch supports it.
+    fused_optimizer: bool | Literal["auto"] = "auto"
     sync_batchnorm: bool = False  # DDP on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)
     deterministic: bool = False
     log_every: int = 10  # steps between train.log lines
