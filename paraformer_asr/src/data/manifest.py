@@ -34,9 +34,10 @@ from src.data.audio_backends import AUDIO_SUFFIXES, read_audio  # WAV ours, FLAC
 from src.data.augment import WaveformAugment, augment_generator
 from src.data.cmvn import GlobalCMVN
 from src.data.feature_cache import FeatureCache
-from src.data.features import Fbank, num_frames
+from src.data.features import Fbank, frame_params, num_frames
 from src.data.spec_augment import random_frequency_warp, spec_augment
 from src.data.tokenizer import CharTokenizer
+from src.models.subsampling import min_input_frames
 from src.utils.config import ExperimentConfig
 
 REQUIRED_KEYS = ("audio_filepath", "duration", "text")
@@ -160,6 +161,7 @@ class ManifestDataset(torch.utils.data.Dataset):
             if not kept:
                 raise ManifestError(f"{self.manifest}: every utterance is longer than data.max_duration={cfg.data.max_duration} s; raise it")
             entries = kept
+        entries = self._drop_too_short(entries, cfg, training)
         self.entries = entries
         self.tokens = encode_transcripts(entries, tokenizer, str(self.manifest))
         # T estimated from the manifest's duration, for length bucketing without reading audio.
@@ -175,6 +177,32 @@ class ManifestDataset(torch.utils.data.Dataset):
         # (an fbank costs ~2 ms per 10 s of audio; the WAV read is cheaper still).
         self.waveform_path = training and (self.augment is not None or cfg.features.dither > 0)
         self.epoch = 0
+
+    def _drop_too_short(self, entries: list[ManifestEntry], cfg: ExperimentConfig, training: bool) -> list[ManifestEntry]:
+        """Utterances too short to give one encoder frame: skipped in training, an error otherwise.
+
+        The x4 front end needs 7 feature frames (85 ms at 25/10 ms); in training the fastest
+        speed perturbation shortens the audio by its factor, so the bound is scaled by it.
+        A training corpus with a few clicks or empty clips then trains; a scoring manifest
+        fails up front, naming the line, rather than at the first batch holding one.
+        """
+        sr, need = cfg.features.sample_rate, min_input_frames(cfg.model.subsampling)
+        speed = max(cfg.augment.speed_factors) if training and cfg.augment.enabled else 1.0
+        short = [e for e in entries if num_frames(int(round(e.duration / speed * sr)), cfg.features) < need]
+        if not short:
+            return entries
+        frame_len, shift, _ = frame_params(cfg.features)
+        min_ms = ((need - 1) * shift + frame_len) / sr * 1000 * speed
+        what = (f"{len(short)} of {len(entries)} utterances shorter than {min_ms:.0f} ms (the x{cfg.model.subsampling} "
+                f"front end needs {need} frames{f' after speed perturbation by {speed}' if speed != 1.0 else ''}; "
+                f"the first: line {short[0].line}, {short[0].duration:.3f} s)")
+        if not training:
+            raise ManifestError(f"{self.manifest}: {what}; remove them from the manifest")
+        if len(short) == len(entries):
+            raise ManifestError(f"{self.manifest}: every utterance is too short: {what}")
+        warnings.warn(f"{self.manifest}: skipped {what}", stacklevel=3)
+        dropped = {id(e) for e in short}
+        return [e for e in entries if id(e) not in dropped]
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch that seeds the waveform augmentation (BucketBatchSampler.set_epoch calls it)."""

@@ -105,6 +105,44 @@ def test_max_duration_skips_only_in_training(tmp_path):
     assert len(ManifestDataset(tmp_path / "train.jsonl", cfg, tok, training=False)) == 3
 
 
+def clips(root: Path, seconds: list[float], name: str = "train.jsonl") -> Path:
+    (root / "wavs").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, sec in enumerate(seconds):
+        wav = root / "wavs" / f"{name}_{i}.wav"
+        write_wav(wav, tone(300.0, sec), 16000)
+        lines.append(json.dumps({"audio_filepath": f"wavs/{wav.name}", "duration": sec, "text": "ab"}))
+    (root / name).write_text("\n".join(lines) + "\n")
+    return root / name
+
+
+def test_utterances_too_short_for_the_front_end_skip_in_training_and_fail_in_scoring(tmp_path):
+    # x4 front end: 7 frames of 25 ms at a 10 ms shift = 6 * 10 + 25 = 85 ms of audio at least
+    clips(tmp_path, [0.5, 0.05, 0.084, 0.085, 0.6])
+    cfg = config(tmp_path)
+    tok = CharTokenizer.from_alphabet()
+    with pytest.warns(UserWarning, match=r"skipped 2 of 5 utterances shorter than 85 ms .*first: line 2, 0\.050 s"):
+        train = ManifestDataset(tmp_path / "train.jsonl", cfg, tok, training=True)
+    assert [e.duration for e in train.entries] == [0.5, 0.085, 0.6]
+    assert all(train[i][0].shape[0] >= 7 for i in range(len(train)))  # every kept clip reaches the model
+    with pytest.raises(ManifestError, match=r"train\.jsonl: 2 of 5 utterances shorter than 85 ms.*remove them"):
+        ManifestDataset(tmp_path / "train.jsonl", cfg, tok, training=False)
+    # speed perturbation by up to 1.1 shortens a clip: the bound grows to 1.1 * 85 ms
+    fast = dataclasses.replace(cfg, augment=dataclasses.replace(cfg.augment, enabled=True, speed_factors=[1.0, 1.1]))
+    with pytest.warns(UserWarning, match=r"skipped 3 of 5 utterances shorter than 94 ms .*speed perturbation by 1\.1"):
+        assert len(ManifestDataset(tmp_path / "train.jsonl", fast, tok, training=True)) == 2
+    # subsampling x8 needs 15 frames: 14 * 10 + 25 = 165 ms
+    x8 = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, subsampling=8))
+    with pytest.warns(UserWarning, match=r"skipped 3 of 5 utterances shorter than 165 ms"):
+        ManifestDataset(tmp_path / "train.jsonl", x8, tok, training=True)
+
+
+def test_a_manifest_of_only_too_short_utterances_is_refused(tmp_path):
+    clips(tmp_path, [0.02, 0.03])
+    with pytest.raises(ManifestError, match="every utterance is too short"):
+        ManifestDataset(tmp_path / "train.jsonl", config(tmp_path), CharTokenizer.from_alphabet(), training=True)
+
+
 def test_build_datasets_cmvn_and_augmentation(tmp_path):
     make_corpus(tmp_path, ["one", "two", "three", "four"])
     make_corpus(tmp_path, ["dev"], name="dev.jsonl")
