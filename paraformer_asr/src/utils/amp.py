@@ -17,8 +17,10 @@ casts the *inputs* of matmul-like ops, the parameters themselves stay fp32); eve
 (the models compute ``log_softmax(logits.float())`` for CE and CTC, and CIF's alphas,
 sums and the MAE loss in fp32, see src/models/cif_predictor.py); the residual stream and
 therefore the pre-norm LayerNorms (fp32 residual + bf16 sub-layer output promotes to
-fp32); and the softmax statistics of attention (src/models/attention.py asks softmax for
-an fp32 result). bf16 has fp32's 8-bit exponent, so gradients cannot underflow and,
+fp32); and the softmax statistics of attention: on bf16 scores torch's CPU softmax takes
+the row maximum and the sum of exponentials in fp32 and rounds only the probabilities,
+which the next matmul would round to bf16 anyway (tests/utils/test_amp.py checks that its
+result is exactly the fp32 softmax rounded to bf16). bf16 has fp32's 8-bit exponent, so gradients cannot underflow and,
 unlike fp16, no loss scaling is needed.
 """
 

@@ -135,3 +135,28 @@ def test_sdpa_bf16_warning_names_the_fix(device_type, dtype, impl, warns):
     assert (advice is not None) is warns
     if warns:
         assert "model.attention_impl=math" in advice and "training.amp=false" in advice
+
+
+def test_attention_softmax_under_cpu_autocast_is_the_fp32_softmax_rounded_once(monkeypatch):
+    # What src/utils/amp.py claims for the attention weights: bf16 scores, with the padded
+    # keys at finfo.min as the attention's mask leaves them, give exactly round(fp32 softmax).
+    from src.models.attention import MultiHeadAttention
+
+    torch.manual_seed(0)
+    attn = MultiHeadAttention(dim=32, num_heads=2).eval()
+    x = torch.randn(3, 9, 32) * 3  # (B, N, D)
+    pad = torch.zeros(3, 9, dtype=torch.bool)
+    pad[1, 6:] = True
+    seen, softmax = {}, torch.softmax
+
+    def spy(scores, dim, **kw):
+        seen["in"], seen["out"] = scores.detach(), softmax(scores, dim, **kw).detach()
+        return seen["out"]
+
+    monkeypatch.setattr(torch, "softmax", spy)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        attn(x, x, x, key_pad_mask=pad)
+    monkeypatch.undo()
+    assert seen["in"].dtype == torch.bfloat16  # the scores came from a bf16 matmul
+    assert torch.equal(seen["out"], torch.softmax(seen["in"].float(), dim=-1).to(torch.bfloat16))
+    assert (seen["out"][1, :, :, 6:] == 0).all()  # padded keys get no weight
