@@ -18,11 +18,15 @@ What stays fp32 under autocast, and why:
 - the master weights and AdamW's state: autocast casts the *inputs* of conv/matmul ops
   per call; the parameters themselves are never converted;
 - the losses: ``SegLoss`` runs CE and the Dice softmax sums on ``logits.float()``;
-- the norms: torch's CPU autocast has no fp32 list entry for BatchNorm, GroupNorm or
-  LayerNorm (they would run on bf16 activations and return bf16). :func:`keep_norms_fp32`
-  casts their input to fp32, so statistics, normalisation and the affine transform are
-  computed and returned in fp32; the next conv casts back to bf16. It costs about 10 %
-  of the bf16 step (docs/BENCHMARKS.md) and keeps BatchNorm's running statistics exact;
+- the norms' arithmetic: statistics, normalisation, the affine transform and BatchNorm's
+  running statistics are computed in fp32 against the fp32 weights. torch's autocast has
+  no fp32 list entry for BatchNorm, GroupNorm or LayerNorm, so they see bf16 activations.
+  On the CPU their kernels then accumulate in fp32 and round only the output to bf16 (the
+  next conv would round it anyway): tests/utils/test_amp.py checks the output is the fp32
+  result rounded to bf16, to 1 ulp, and the running statistics agree to 1e-6. Elsewhere
+  (CUDA, fp16) :func:`keep_norms_fp32` casts the norm's input to fp32. Handing the CPU
+  kernels their bf16 input saves the two casts around every norm: 1.04-1.22x on the bf16
+  step (docs/BENCHMARKS.md);
 - the attention softmax: src/models/attention.py asks for an fp32 softmax.
 
 bf16 has fp32's 8-bit exponent, so gradients cannot underflow and, unlike fp16, no loss
@@ -143,16 +147,22 @@ def resolve_amp(setting: AmpSetting, device: torch.device, *, cpuinfo: str | Non
 
 
 def _norm_input_fp32(module: nn.Module, args: tuple) -> tuple | None:
-    """Forward pre-hook: under autocast, hand the norm fp32 input so it computes and returns fp32."""
+    """Forward pre-hook: under autocast, make the norm compute in fp32.
+
+    A bf16 input on the CPU is left as it is: the CPU kernels compute in fp32 and round
+    only the output (module docstring). Any other low-precision input is cast to fp32.
+    """
     x = args[0] if args else None
     if torch.is_tensor(x) and x.is_floating_point() and x.dtype != torch.float32 \
             and torch.is_autocast_enabled(x.device.type):
+        if x.device.type == "cpu" and x.dtype == torch.bfloat16:
+            return None
         return (x.float(), *args[1:])
     return None  # fp32 input or no autocast: unchanged, so an fp32 run is bit for bit the same
 
 
 def keep_norms_fp32(model: nn.Module) -> nn.Module:
-    """Make every BatchNorm/GroupNorm/LayerNorm of ``model`` run in fp32 under autocast (returns ``model``).
+    """Make every BatchNorm/GroupNorm/LayerNorm of ``model`` compute in fp32 under autocast (returns ``model``).
 
     Idempotent; the hooks are not part of the state_dict, so checkpoints are unchanged.
     """

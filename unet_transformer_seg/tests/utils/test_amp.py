@@ -84,27 +84,47 @@ def test_autocast_context_uses_the_choice():
         assert lin(x).dtype == torch.float32
 
 
-@pytest.mark.parametrize("norm", [nn.BatchNorm2d(6), nn.GroupNorm(3, 6), nn.LayerNorm([6, 5, 5])])
-def test_norms_compute_in_fp32_under_autocast(norm):
-    """Without the hook torch's CPU autocast runs the norm on bf16 activations; with it, fp32 in and out."""
-    conv = nn.Conv2d(3, 6, 3, padding=1)
-    model = keep_norms_fp32(nn.Sequential(conv, norm))
-    x = torch.randn(4, 3, 5, 5)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = model(x)
-        c = conv(x)  # the conv alone still runs in bf16
-    assert c.dtype == torch.bfloat16 and y.dtype == torch.float32
-    ref = nn.Sequential(nn.Identity(), norm)  # the norm on the same bf16 conv output, in fp32 outside autocast
-    if isinstance(norm, nn.BatchNorm2d):
-        norm.reset_running_stats()
+def _ulps(a: torch.Tensor, b: torch.Tensor) -> int:
+    """Largest distance between two bf16 tensors in units of the last place (same-sign values)."""
+    return int((a.contiguous().view(torch.int16).int() - b.contiguous().view(torch.int16).int()).abs().max())
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("make", [lambda: nn.BatchNorm2d(6), lambda: nn.GroupNorm(3, 6), lambda: nn.LayerNorm([6, 5, 5])])
+def test_norms_compute_in_fp32_under_cpu_autocast(make, layout):
+    """On bf16 input the CPU norm returns its fp32 result rounded once: equal to 1 ulp, with BatchNorm's
+    running statistics those of the fp32 computation. A norm computing in bf16 (its statistics
+    over 8-bit values) would be many ulps off."""
+    torch.manual_seed(0)
+    conv, norm = nn.Conv2d(3, 6, 3, padding=1), make()
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-1.0, 1.0)
+    model = keep_norms_fp32(nn.Sequential(conv, norm)).to(memory_format=layout)
+    ref = __import__("copy").deepcopy(norm)
+    x = (torch.randn(4, 3, 5, 5) * 3 + 2).contiguous(memory_format=layout)
+    for training in (True, False):
+        model.train(training), ref.train(training)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            model(x)
-        stats = (norm.running_mean.clone(), norm.running_var.clone())
-        norm.reset_running_stats()
-        ref(c.float())
-        torch.testing.assert_close(stats[0], norm.running_mean, rtol=0, atol=0)  # same fp32 arithmetic
-        torch.testing.assert_close(stats[1], norm.running_var, rtol=0, atol=0)
-        assert norm.running_mean.dtype == torch.float32
+            c = conv(x)  # the conv alone runs in bf16
+            y = model(x)
+        assert c.dtype == torch.bfloat16 and y.dtype == torch.bfloat16
+        expected = ref(c.float())  # the same bf16 conv output, normalised in fp32 outside autocast
+        assert _ulps(y, expected.to(torch.bfloat16)) <= 1
+        if isinstance(norm, nn.BatchNorm2d):
+            assert norm.running_mean.dtype == norm.running_var.dtype == torch.float32
+            torch.testing.assert_close(norm.running_mean, ref.running_mean, rtol=0, atol=1e-6)
+            torch.testing.assert_close(norm.running_var, ref.running_var, rtol=0, atol=1e-6)
+
+
+def test_norm_hook_casts_to_fp32_off_the_cpu_bf16_path():
+    """fp16 input (the CUDA fp16 path, here on the CPU) is cast to fp32 before the norm."""
+    seen = {}
+    norm = keep_norms_fp32(nn.Sequential(nn.BatchNorm2d(2)))[0]
+    norm.register_forward_pre_hook(lambda m, args: seen.update(dtype=args[0].dtype))  # runs after the fp32 hook
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        norm(torch.randn(2, 2, 3, 3).half())
+    assert seen["dtype"] == torch.float32
 
 
 def test_norm_hooks_change_nothing_in_fp32():
