@@ -188,7 +188,9 @@ class ManifestDataset(torch.utils.data.Dataset):
         """
         sr, need = cfg.features.sample_rate, min_input_frames(cfg.model.subsampling)
         speed = max(cfg.augment.speed_factors) if training and cfg.augment.enabled else 1.0
-        short = [e for e in entries if num_frames(int(round(e.duration / speed * sr)), cfg.features) < need]
+        kept, short = [], []
+        for e in entries:
+            (short if num_frames(int(round(e.duration / speed * sr)), cfg.features) < need else kept).append(e)
         if not short:
             return entries
         frame_len, shift, _ = frame_params(cfg.features)
@@ -201,8 +203,7 @@ class ManifestDataset(torch.utils.data.Dataset):
         if len(short) == len(entries):
             raise ManifestError(f"{self.manifest}: every utterance is too short: {what}")
         warnings.warn(f"{self.manifest}: skipped {what}", stacklevel=3)
-        dropped = {id(e) for e in short}
-        return [e for e in entries if id(e) not in dropped]
+        return kept
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch that seeds the waveform augmentation (BucketBatchSampler.set_epoch calls it)."""

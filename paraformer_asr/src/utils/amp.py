@@ -20,8 +20,8 @@ therefore the pre-norm LayerNorms (fp32 residual + bf16 sub-layer output promote
 fp32); and the softmax statistics of attention: on bf16 scores torch's CPU softmax takes
 the row maximum and the sum of exponentials in fp32 and rounds only the probabilities,
 which the next matmul would round to bf16 anyway (tests/utils/test_amp.py checks that its
-result is exactly the fp32 softmax rounded to bf16). bf16 has fp32's 8-bit exponent, so gradients cannot underflow and,
-unlike fp16, no loss scaling is needed.
+result is exactly the fp32 softmax rounded to bf16). bf16 has fp32's 8-bit exponent, so
+gradients cannot underflow and, unlike fp16, no loss scaling is needed.
 """
 
 from __future__ import annotations

@@ -104,7 +104,8 @@ def test_norms_compute_in_fp32_under_cpu_autocast(make, layout):
     ref = __import__("copy").deepcopy(norm)
     x = (torch.randn(4, 3, 5, 5) * 3 + 2).contiguous(memory_format=layout)
     for training in (True, False):
-        model.train(training), ref.train(training)
+        model.train(training)
+        ref.train(training)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             c = conv(x)  # the conv alone runs in bf16
             y = model(x)
