@@ -14,6 +14,7 @@ its length), since a zero-length encoder output has nothing to attend to or to a
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -79,7 +80,36 @@ class Conv2dSubsampling(nn.Module):
                 f"{need} frames (about {need - 1} frame shifts + one window of audio) to give one encoder frame; "
                 "drop or pad utterances that short before the model sees them"
             )
-        y = self.conv(x.unsqueeze(1))  # (B, C, T', F')
-        b, c, t, f = y.shape
-        y = self.out(y.transpose(1, 2).reshape(b, t, c * f))  # (B, T', C*F') -> (B, T', D)
-        return y, subsampled_length(x_lens, self.ratio)
+        return self.out(self._features(x)), subsampled_length(x_lens, self.ratio)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, F) -> (B, T', C * F'): the conv stages, flattened per frame as (channel, frequency).
+
+        The same function as ``self.conv(x.unsqueeze(1))`` then flattening (C, F'), computed in
+        the layout the CPU kernels like (docs/BENCHMARKS.md, "The conv front end"):
+        - stage 1 has one input channel, a case oneDNN handles slowly; as a matrix product of
+          the nine taps of each 3x3 window, (B, T', F', 9) @ (9, C), it is a few memory passes;
+        - the activations stay channels-last, (B, T', F', C), the layout of that product and
+          the one oneDNN's convolutions prefer, so no stage reorders a tensor;
+        - the last stage's ReLU runs after the flatten, on a contiguous tensor (a ReLU commutes
+          with a permutation); on the strided view its backward took as long as a convolution's.
+        """
+        convs = [m for m in self.conv if isinstance(m, nn.Conv2d)]
+        h = _one_channel_conv3x3_stride2(x, convs[0])  # (B, T', F', C)
+        for conv in convs[1:]:
+            # permute: an (N, C, H, W) view of channels-last memory; oneDNN keeps that layout.
+            h = conv(torch.relu(h).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        b, t, f, c = h.shape
+        return torch.relu(h.transpose(2, 3).reshape(b, t, c * f))
+
+
+def _one_channel_conv3x3_stride2(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``conv`` (1 -> C channels, 3x3, stride 2, no padding) on x (B, T, F), returned channels-last (B, T', F', C).
+
+    out[b, t, f, c] = bias[c] + sum_{i,j} weight[c, 0, i, j] * x[b, 2t + i, 2f + j]: the nine
+    strided slices x[:, i::2, j::2] are the taps, stacked last, and one product with the
+    (C, 9) weight sums them.
+    """
+    t_out, f_out = (x.size(1) - 3) // 2 + 1, (x.size(2) - 3) // 2 + 1
+    taps = [x[:, i : i + 2 * t_out - 1 : 2, j : j + 2 * f_out - 1 : 2] for i in range(3) for j in range(3)]
+    return F.linear(torch.stack(taps, dim=-1), conv.weight.reshape(conv.out_channels, 9), conv.bias)

@@ -79,3 +79,46 @@ def test_receptive_field_is_measured(ratio):
         (grad,) = torch.autograd.grad(y[0, t].sum(), x, retain_graph=True)
         reads = grad[0].abs().sum(-1).nonzero().flatten()  # input frames with an influence
         assert (int(reads.min()), int(reads.max())) == receptive_field(t, ratio)
+
+
+def _reference_features(sub: Conv2dSubsampling, x: torch.Tensor) -> torch.Tensor:
+    """The textbook front end: nn.Conv2d / ReLU stages on (B, 1, T, F), flattened (C, F') per frame."""
+    y = sub.conv(x.unsqueeze(1))  # (B, C, T', F')
+    b, c, t, f = y.shape
+    return y.transpose(1, 2).reshape(b, t, c * f)
+
+
+@pytest.mark.parametrize("ratio,t_in,f_in", [(2, 9, 10), (4, 23, 16), (4, 40, 17), (8, 41, 24)])
+def test_channels_last_front_end_equals_the_conv2d_stack(ratio, t_in, f_in):
+    """The tap-matmul first stage, channels-last stages and the late ReLU compute nn.Sequential(Conv2d, ReLU, ...):
+    values and every gradient (input, weights, biases), at odd and even sizes."""
+    torch.manual_seed(0)
+    sub = Conv2dSubsampling(input_dim=f_in, d_model=8, ratio=ratio, channels=5).double()
+    x = torch.randn(3, t_in, f_in, dtype=torch.float64, requires_grad=True)
+    probe = torch.randn(3, subsampled_length(t_in, ratio), sub.out.in_features, dtype=torch.float64)
+
+    grads = []
+    for features in (sub._features, lambda inp: _reference_features(sub, inp)):
+        y = features(x)
+        grads.append((y, *torch.autograd.grad((y * probe).sum(), [x, *sub.conv.parameters()])))
+    ours, ref = grads
+    assert ours[0].shape == ref[0].shape == probe.shape
+    assert (ref[0] == 0).any() and (ref[0] > 0).any()  # the ReLUs are active both ways
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_channels_last_front_end_under_bf16_autocast():
+    """Under CPU bf16 autocast, ours and the Conv2d stack round the same products to bf16 (oneDNN's conv
+    and our tap matmul both take bf16 inputs, accumulate in fp32): equal within a few bf16 ulps of the
+    output scale, against an fp32 reference for both."""
+    torch.manual_seed(0)
+    sub = Conv2dSubsampling(input_dim=80, d_model=16, ratio=4, channels=8)
+    x = torch.randn(2, 60, 80)
+    fp32 = _reference_features(sub, x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours, ref = sub._features(x).float(), _reference_features(sub, x).float()
+    scale = fp32.abs().max()
+    err_ours, err_ref = (ours - fp32).abs().max() / scale, (ref - fp32).abs().max() / scale
+    # bf16 keeps 8 significant bits (ulp 2^-8 relative); two rounded stages: a few ulps.
+    assert err_ours < 4 * 2**-8 and err_ref < 4 * 2**-8
