@@ -27,6 +27,7 @@ a run can resume on another number of processes (docs/DISTRIBUTED.md).
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -140,6 +141,28 @@ def amp_setup(cfg: ExperimentConfig, device: torch.device) -> tuple[AmpChoice, t
     return amp, torch.amp.GradScaler("cuda", enabled=amp.uses_grad_scaler)
 
 
+def choose_num_threads(setting: int | str, device: torch.device, num_workers: int, *,
+                       cores: int | None = None, processes_per_node: int = 1) -> tuple[int | None, str]:
+    """Intra-op threads for training: (threads or None = leave torch's default, why), for the log.
+
+    On the CPU, ``auto`` gives this process its share of the cores (``processes_per_node`` DDP
+    processes share them) minus one per DataLoader worker, since a worker augmenting and
+    computing features keeps a core busy. Measured on 2 cores with one worker
+    (paraformer_speech_robust.yaml): 2 threads 1.10 s/step, 1 thread 0.90 s/step.
+    """
+    if device.type != "cpu":
+        return None, f"torch default on {device.type}"
+    if setting != "auto":
+        if not isinstance(setting, int) or setting < 1:
+            raise ConfigError(f"training.num_threads={setting!r} must be a positive integer or auto")
+        return setting, "training.num_threads"
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    share = max(1, cores // max(processes_per_node, 1))
+    threads = max(1, share - num_workers)
+    return threads, f"auto: {share} cores - {num_workers} data workers"
+
+
 def train(
     cfg: ExperimentConfig,
     run_dir: str | Path,
@@ -167,6 +190,10 @@ def train(
     device = resolve_device(tc.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", local_rank)  # one GPU per process
+    threads, threads_why = choose_num_threads(tc.num_threads, device, cfg.data.num_workers,
+                                              processes_per_node=int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+    if threads is not None:
+        torch.set_num_threads(threads)
 
     state = load_checkpoint(resume) if resume else None
     tokenizer = tokenizer_from_json(state["tokenizer"]) if state else build_tokenizer(cfg)
@@ -236,7 +263,7 @@ def train(
         dump_config(cfg, run_dir / "config.yaml")
     num_params = sum(p.numel() for p in model.parameters())
     logger.info(
-        f"model={cfg.model.name} params={num_params / 1e6:.2f}M device={device} amp={amp.describe()} "
+        f"model={cfg.model.name} params={num_params / 1e6:.2f}M device={device} threads={torch.get_num_threads()} ({threads_why}) amp={amp.describe()} "
         f"compiled={forward_model is not model and tc.compile} fused_adamw={optimizer.defaults['fused']} steps/epoch={steps_per_epoch} total_steps={total_steps} | "
         f"batch {tc.batch_size}/process x {world} processes x {tc.grad_accum_steps} accumulation = "
         f"{tc.batch_size * world * tc.grad_accum_steps} utterances per optimizer step"

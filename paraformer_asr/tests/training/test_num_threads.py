@@ -1,0 +1,38 @@
+"""training.num_threads: the CPU's cores shared between the model's threads and the data workers."""
+
+import pytest
+import torch
+
+from src.training.trainer import choose_num_threads
+from src.utils.config import ConfigError
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("cores,workers,procs,expected", [
+    (2, 1, 1, 1),   # the robust recipe on 2 cores: one core each for the model and the worker
+    (2, 0, 1, 2),   # no workers: every core to the model
+    (8, 2, 1, 6),
+    (8, 1, 2, 3),   # two DDP processes on 8 cores: 4 each, minus a worker each
+    (1, 3, 1, 1),   # never below one thread
+])
+def test_auto_gives_the_model_the_cores_the_workers_leave(cores, workers, procs, expected):
+    threads, why = choose_num_threads("auto", CPU, workers, cores=cores, processes_per_node=procs)
+    assert threads == expected
+    assert f"{cores // procs} cores - {workers} data workers" in why
+
+
+def test_an_explicit_count_wins_and_cuda_keeps_torchs_default():
+    assert choose_num_threads(3, CPU, 1, cores=2) == (3, "training.num_threads")
+    assert choose_num_threads("auto", torch.device("cuda"), 4)[0] is None
+
+
+@pytest.mark.parametrize("bad", [0, -2])
+def test_a_non_positive_count_is_a_config_error(bad):
+    with pytest.raises(ConfigError, match=f"training.num_threads={bad} must be a positive integer or auto"):
+        choose_num_threads(bad, CPU, 0)
+
+
+def test_auto_counts_the_cores_this_process_may_use(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert choose_num_threads("auto", CPU, 1)[0] == 2
