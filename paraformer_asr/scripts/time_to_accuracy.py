@@ -35,12 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequence-accuracy", type=float, default=d.sequence_accuracy)
     parser.add_argument("--repeats", type=int, default=d.repeats)
     parser.add_argument("--runs-dir", default=d.runs_dir)
-    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads; 0 = torch's default")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch intra-op threads (training.num_threads); 0 = the config's (default auto)")
     parser.add_argument("--out", help="write the JSON result here")
     args = parser.parse_args(argv)
+    overrides = list(args.override)
     if args.threads:
         torch.set_num_threads(args.threads)
-    tta = TimeToAccuracyConfig(config=args.config, variants=args.variants, overrides=args.override,
+        overrides.append(f"training.num_threads={args.threads}")  # train() sets the threads from the config
+    tta = TimeToAccuracyConfig(config=args.config, variants=args.variants, overrides=overrides,
                                token_accuracy=args.token_accuracy, sequence_accuracy=args.sequence_accuracy,
                                repeats=args.repeats, runs_dir=args.runs_dir)
     start = machine_info(torch.device("cpu"))
