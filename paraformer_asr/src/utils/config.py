@@ -188,7 +188,7 @@ class TrainingConfig:
     # AdamW's update as one fused kernel over all parameters (torch.optim's fused=True) instead of
     # a Python loop of ~10 small ops per tensor; auto = fused where this torch supports it.
     fused_optimizer: bool | Literal["auto"] = "auto"
-    # torch's intra-op threads on the CPU. auto = the cores this process may use minus
+    # torch's intra-op threads on the CPU. auto = torch's default thread count minus
     # data.num_workers (each busy worker holds a core; a model thread sharing it waits at
     # every parallel region's barrier), at least 1. Ignored on CUDA. src/training/trainer.py.
     num_threads: int | Literal["auto"] = "auto"

@@ -27,12 +27,14 @@ def test_an_explicit_count_wins_and_cuda_keeps_torchs_default():
     assert choose_num_threads("auto", torch.device("cuda"), 4)[0] is None
 
 
-@pytest.mark.parametrize("bad", [0, -2])
+@pytest.mark.parametrize("bad", [0, -2, True])
 def test_a_non_positive_count_is_a_config_error(bad):
     with pytest.raises(ConfigError, match=f"training.num_threads={bad} must be a positive integer or auto"):
         choose_num_threads(bad, CPU, 0)
 
 
-def test_auto_counts_the_cores_this_process_may_use(monkeypatch):
-    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+def test_auto_starts_from_torchs_default_thread_count(monkeypatch):
+    """With no workers auto is torch's own default (physical cores or OMP_NUM_THREADS), unchanged."""
+    monkeypatch.setattr("src.training.trainer.TORCH_DEFAULT_THREADS", 3)
     assert choose_num_threads("auto", CPU, 1)[0] == 2
+    assert choose_num_threads("auto", CPU, 0)[0] == 3
