@@ -18,6 +18,7 @@ import torch  # noqa: E402
 from src.data.batching import build_dataloaders, feature_dim  # noqa: E402
 from src.data.audio import AudioError  # noqa: E402
 from src.data.manifest import ManifestError  # noqa: E402
+from src.decode.methods import DECODE_METHODS, check_decode_method  # noqa: E402
 from src.metrics.grouped import format_table  # noqa: E402
 from src.training.evaluate import decode_options, evaluate, group_by_fields, manifest_audio_seconds, manifest_loader  # noqa: E402
 from src.training.inference import load_for_inference  # noqa: E402
@@ -31,7 +32,8 @@ from src.utils.tensor_utils import resolve_device  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", required=True, help="e.g. runs/my_first_run/checkpoints/best.pt")
-    parser.add_argument("--decode-method", choices=["greedy", "beam"], help="default: decode.method of the checkpoint")
+    parser.add_argument("--decode-method", choices=DECODE_METHODS,
+                        help="default: decode.method of the checkpoint; ctc_greedy / ctc_beam read the CTC head alone")
     parser.add_argument("--beam-size", type=int, help="default: decode.beam_size of the checkpoint")
     parser.add_argument("--split", choices=["test", "val"], default="test", help="which split of the training data to score")
     parser.add_argument("--manifest", help="score this JSONL manifest instead (audio checkpoints), e.g. data/speech/test.jsonl")
@@ -60,6 +62,11 @@ def main() -> int:
         return 2
     method = args.decode_method or cfg.decode.method
     beam_size = args.beam_size or cfg.decode.beam_size
+    try:
+        check_decode_method(model, method)
+    except ValueError as e:
+        print(f"error: --decode-method: {e}", file=sys.stderr)
+        return 2
     if args.batch_size:
         cfg.training.batch_size = args.batch_size
     if args.max_utterances:

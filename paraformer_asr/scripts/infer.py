@@ -22,6 +22,7 @@ from src.data.audio import AudioError  # noqa: E402
 from src.data.batching import feature_dim  # noqa: E402
 from src.data.manifest import ManifestError, resolve_audio_inputs  # noqa: E402
 from src.data.toy_seq2seq import ToySeq2Seq, normalize_text  # noqa: E402
+from src.decode.methods import DECODE_METHODS, GREEDY_METHODS, check_decode_method  # noqa: E402
 from src.training.evaluate import decode_options  # noqa: E402
 from src.training.inference import load_features, load_for_inference  # noqa: E402
 from src.training.long_form import LongFormTranscriber  # noqa: E402
@@ -53,7 +54,8 @@ def main() -> int:
                         help="--audio: per-segment limit; longer files are split by the VAD (vad.* settings) into segments "
                              "of at most vad.max_segment_seconds (default: serve.max_audio_seconds of the checkpoint)")
     parser.add_argument("--dump-features", help="with --text: write {'features': [[...]]} (a service request body)")
-    parser.add_argument("--decode-method", choices=["greedy", "beam"], help="default: decode.method of the checkpoint")
+    parser.add_argument("--decode-method", choices=DECODE_METHODS,
+                        help="default: decode.method of the checkpoint; ctc_greedy / ctc_beam read the CTC head alone")
     parser.add_argument("--beam-size", type=int, help="default: decode.beam_size of the checkpoint")
     parser.add_argument("--timestamps", action="store_true", help="print each token's time (models that give frames)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic features' durations and noise")
@@ -84,6 +86,11 @@ def main() -> int:
         print(f"cannot load checkpoint: {e}", file=sys.stderr)
         return 2
     opts = decode_options(cfg, args.decode_method or cfg.decode.method, args.beam_size or cfg.decode.beam_size)
+    try:
+        check_decode_method(model, opts["method"])
+    except ValueError as e:
+        print(f"error: --decode-method: {e}", file=sys.stderr)
+        return 2
     if args.audio:
         # Only the model runs under autocast: resampling and fbank stay fp32.
         return transcribe_audio(args, autocast_model(model, amp), tokenizer, cfg, opts, device)
@@ -197,7 +204,7 @@ def transcribe_audio(args: argparse.Namespace, model: torch.nn.Module, tokenizer
           f"({opts['method']}, {torch.get_num_threads()} thread(s), {device})")
     if args.output_file:
         out = {"checkpoint": str(args.checkpoint), "decode_method": opts["method"],
-               "beam_size": None if opts["method"] == "greedy" else opts["beam_size"],
+               "beam_size": None if opts["method"] in GREEDY_METHODS else opts["beam_size"],
                "seconds_per_encoder_frame": transcriber.seconds_per_frame, "timestamp": "start of the CIF fire frame",
                "num_files": len(results), "audio_seconds": round(audio, 4), "rtf": round(rtf, 5),
                "files": [t.to_dict() for t in results]}

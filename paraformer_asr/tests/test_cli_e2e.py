@@ -40,7 +40,7 @@ def trained(tmp_path_factory):
 
 
 @pytest.mark.slow  # subprocesses: ~3 s each on a quiet CPU, much more on a shared one
-@pytest.mark.parametrize("method", ["greedy", "beam"])
+@pytest.mark.parametrize("method", ["greedy", "beam", "ctc_greedy"])
 def test_eval_writes_json_with_metric_keys(trained, tmp_path, method):
     out = tmp_path / f"{method}.json"
     res = run("scripts/eval.py", "--checkpoint", trained, "--decode-method", method, "--beam-size", "2",

@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from src.decode.ctc_prefix_beam import ctc_prefix_beam_search
-from src.decode.greedy import ctc_greedy_search
 from src.decode.hypothesis import Hypothesis
+from src.decode.methods import GREEDY_METHODS, check_decode_method, ctc_head_decode
 from src.losses.ctc import ctc_loss
 from src.models.encoder import Encoder
 from src.utils.config import ModelConfig
@@ -45,9 +44,10 @@ class CTCModel(nn.Module):
 
     @torch.no_grad()
     def decode(self, feats: torch.Tensor, feat_lens: torch.Tensor, *, method: str = "greedy", beam_size: int = 4, **opts: float) -> list[Hypothesis]:
-        """Greedy = CTC best path; beam = CTC prefix beam search (top hypothesis)."""
-        assert method in ("greedy", "beam"), f"decode method {method!r} must be 'greedy' or 'beam'"
+        """Greedy = CTC best path; beam = CTC prefix beam search (top hypothesis).
+
+        ``ctc_greedy`` and ``ctc_beam`` (src/decode/methods.py) are the same two here.
+        """
+        check_decode_method(self, method)
         log_probs, enc_lens = self.ctc_log_probs(feats, feat_lens)  # (B, T', V)
-        if method == "greedy":
-            return ctc_greedy_search(log_probs, enc_lens)
-        return [ctc_prefix_beam_search(log_probs[b, : int(enc_lens[b])], beam_size=beam_size)[0] for b in range(log_probs.size(0))]
+        return ctc_head_decode(log_probs, enc_lens, "ctc_greedy" if method in GREEDY_METHODS else "ctc_beam", beam_size)

@@ -19,6 +19,7 @@ from torch import nn
 from src.decode.ctc_prefix_beam import ctc_prefix_beam_search
 from src.decode.greedy import nar_greedy_search
 from src.decode.hypothesis import SPECIAL_IDS, Hypothesis
+from src.decode.methods import CTC_METHODS, check_decode_method, ctc_head_decode
 from src.decode.rescoring import combine_scores, pick_best
 from src.losses.ctc import ctc_loss, ctc_nll
 from src.losses.label_smoothing import label_smoothing_loss
@@ -117,11 +118,15 @@ class Paraformer(nn.Module):
         self, feats: torch.Tensor, feat_lens: torch.Tensor, *, method: str = "greedy", beam_size: int = 4, **opts: float
     ) -> list[Hypothesis]:
         """Greedy: one NAR pass at the CIF length. Beam: rescore candidates (src/decode/rescoring.py).
+        ``ctc_greedy`` / ``ctc_beam``: the CTC head alone; predictor and decoder do not run.
 
         opts: ``ctc_weight`` and ``length_delta`` (defaults from DecodeConfig).
         """
-        assert method in ("greedy", "beam"), f"decode method {method!r} must be 'greedy' or 'beam'"
+        check_decode_method(self, method)
         enc, enc_lens = self.encoder(feats, feat_lens)  # (B, T', D)
+        if method in CTC_METHODS:
+            log_probs = torch.log_softmax(self.ctc_head(enc).float(), dim=-1)  # (B, T', V)
+            return ctc_head_decode(log_probs, enc_lens, method, beam_size)
         cif = self.predictor(enc, enc_lens)  # E_a (B, N, D), N = fires
         logits, _ = self.decoder(cif.acoustic_embeds, cif.token_lens, enc, enc_lens)  # (B, N, V)
         greedy = nar_greedy_search(logits, cif.token_lens, cif.fire_frames)

@@ -12,6 +12,7 @@ from torch import nn
 from src.decode.beam_search import ar_beam_search
 from src.decode.greedy import ar_greedy_search
 from src.decode.hypothesis import SOS_EOS_ID, Hypothesis
+from src.decode.methods import CTC_METHODS, check_decode_method, ctc_head_decode
 from src.losses.ctc import ctc_loss
 from src.losses.label_smoothing import label_smoothing_loss
 from src.models.ar_decoder import ARDecoder
@@ -73,11 +74,15 @@ class TransformerAR(nn.Module):
         """Greedy or beam search with the KV-cached step API.
 
         opts: ``max_len`` (0 = T' tokens) and ``length_penalty`` (beam), defaults from DecodeConfig.
+        ``ctc_greedy`` / ``ctc_beam``: the CTC head alone (model.ctc_weight > 0); the decoder does not run.
         """
-        assert method in ("greedy", "beam"), f"decode method {method!r} must be 'greedy' or 'beam'"
+        check_decode_method(self, method)
         defaults = DecodeConfig()
         max_len = int(opts.get("max_len", defaults.max_len))
         enc, enc_lens = self.encoder(feats, feat_lens)  # (B, T', D)
+        if method in CTC_METHODS:
+            log_probs = torch.log_softmax(self.ctc_head(enc).float(), dim=-1)  # (B, T', V)
+            return ctc_head_decode(log_probs, enc_lens, method, beam_size)
         max_lens = enc_lens.clone() if max_len <= 0 else torch.full_like(enc_lens, max_len)  # (B,)
         if method == "greedy":
             state = self.decoder.init_state(enc, enc_lens)

@@ -31,6 +31,7 @@ from starlette.datastructures import UploadFile
 from src.data.batching import feature_dim
 from src.data.cmvn import GlobalCMVN
 from src.data.tokenizer import CharTokenizer
+from src.decode.methods import GREEDY_METHODS, check_decode_method
 from src.models.subsampling import min_input_frames
 from src.serve.audio_input import AudioFrontEnd
 from src.serve.batcher import DynamicBatcher, Overloaded, ShuttingDown
@@ -181,7 +182,7 @@ def create_app(
 
     expected_json = (
         f'expected a JSON object like {{"features": [[f1, ..., f{feat_dim}], ...], '
-        f'"decode_method": "greedy" | "beam", "beam_size": k}} with F={feat_dim} values per frame'
+        f'"decode_method": "greedy" | "beam" | "ctc_greedy" | "ctc_beam", "beam_size": k}} with F={feat_dim} values per frame'
     )
 
     @app.exception_handler(RequestValidationError)
@@ -219,7 +220,11 @@ def create_app(
 
     def resolve_decode(method: str | None, beam_size: int | None) -> tuple[str, int]:
         method = method or cfg.decode.method
-        if method == "greedy":
+        try:
+            check_decode_method(model, method)
+        except ValueError as e:
+            raise InputError(422, f"decode_method: {e}") from None
+        if method in GREEDY_METHODS:
             return method, 1  # beam_size is irrelevant; one key lets all greedy requests share a batch
         beam = beam_size if beam_size is not None else cfg.decode.beam_size
         check_beam_size(beam, scfg.max_beam_size)
@@ -239,7 +244,7 @@ def create_app(
             num_frames=int(feats.shape[0]),
             latency_ms=round((time.perf_counter() - start) * 1000.0, 2),
             decode_method=method,  # type: ignore[arg-type]
-            beam_size=None if method == "greedy" else beam,
+            beam_size=None if method in GREEDY_METHODS else beam,
         )
 
     async def decode_long(request: Request, wave: torch.Tensor, name: str, method: str | None,
@@ -251,7 +256,7 @@ def create_app(
             submit=lambda f: request.app.state.batcher.submit(f, method, beam), separator=word_separator(tokenizer))
         start = request.scope.get(_START_KEY, time.perf_counter())
         return TranscribeResponse(**fields, latency_ms=round((time.perf_counter() - start) * 1000.0, 2),
-                                  decode_method=method, beam_size=None if method == "greedy" else beam)  # type: ignore[arg-type]
+                                  decode_method=method, beam_size=None if method in GREEDY_METHODS else beam)  # type: ignore[arg-type]
 
     @app.get("/health", response_model=HealthResponse, summary="Model, device and limits")
     async def health() -> HealthResponse:
@@ -291,7 +296,7 @@ def create_app(
     )
     async def transcribe_audio(
         request: Request,
-        decode_method: DecodeMethod | None = Query(None, description="'greedy' or 'beam'; default: the checkpoint's."),
+        decode_method: DecodeMethod | None = Query(None, description="'greedy', 'beam', 'ctc_greedy' or 'ctc_beam'; default: the checkpoint's."),
         beam_size: int | None = Query(None, ge=1, description="Beam width for 'beam' (1..max_beam_size)."),
     ) -> TranscribeResponse:
         if front_end is None:

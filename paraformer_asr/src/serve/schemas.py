@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-DecodeMethod = Literal["greedy", "beam"]
+DecodeMethod = Literal["greedy", "beam", "ctc_greedy", "ctc_beam"]  # src/decode/methods.py
 
 _FEATURES_SCHEMA = {
     "type": "array",
@@ -36,12 +36,16 @@ class TranscribeRequest(BaseModel):
         ),
     )
     decode_method: DecodeMethod | None = Field(
-        None, description="'greedy' (one pass) or 'beam' (beam search). Default: the checkpoint's decode.method."
+        None,
+        description=(
+            "'greedy' (one pass) or 'beam' (beam search) of the model's own decoder; 'ctc_greedy' or 'ctc_beam' "
+            "read its CTC head alone (models trained with model.ctc_weight > 0). Default: the checkpoint's decode.method."
+        ),
     )
     beam_size: int | None = Field(
         None,
         ge=1,
-        description="Beam width for decode_method='beam' (1..max_beam_size). Default: the checkpoint's decode.beam_size.",
+        description="Beam width for decode_method='beam' or 'ctc_beam' (1..max_beam_size). Default: the checkpoint's decode.beam_size.",
     )
 
 

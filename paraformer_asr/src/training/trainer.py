@@ -40,6 +40,7 @@ from tqdm import tqdm
 from src.data.batching import build_dataloaders, build_tokenizer, collate, feature_dim
 from src.data.tokenizer import CharTokenizer
 from src.data.vocab import tokenizer_from_json
+from src.decode.methods import CTC_METHODS, check_decode_method
 from src.models import build_model
 from src.training import distributed
 from src.training.compile_fallback import compile_or_eager
@@ -213,6 +214,10 @@ def train(
             f"model.ctc_weight > 0 (got model.name={cfg.model.name}, ctc_weight={cfg.model.ctc_weight}); "
             "set it to 0 otherwise"
         )
+    try:
+        check_decode_method(model, cfg.decode.method)
+    except ValueError as e:
+        raise ConfigError(f"decode.method: {e}") from None
     loaders = build_dataloaders(cfg, tokenizer, rank=rank, world_size=world, input_dim=input_dim,
                                 cmvn_state=state.get("cmvn") if state else None)
     train_loader, val_loader = loaders["train"], loaders["val"]
@@ -392,8 +397,9 @@ def train(
                 logger.close()
                 raise TrainingInterrupted(path)
 
-            # 6. validation: greedy decoding of the whole val split (under DDP each rank scores a shard)
-            opts = decode_options(cfg, "greedy", 1)
+            # 6. validation: greedy decoding of the whole val split (under DDP each rank scores a shard),
+            # from the CTC head when decode.method is a ctc_* one, so best.pt is the best for that decoder
+            opts = decode_options(cfg, "ctc_greedy" if cfg.decode.method in CTC_METHODS else "greedy", 1)
             if tc.ctc_warmup_steps:
                 model.ctc_only = False  # val_loss is always the full loss (the next step sets it again)
             # Validated in the precision it trains in (as eval.py/serve under --amp auto); only the model runs in it.

@@ -198,7 +198,9 @@ class TrainingConfig:
 
 @dataclass
 class DecodeConfig:
-    method: Literal["greedy", "beam"] = "greedy"
+    # greedy / beam: the model's own output (CTC head, NAR or AR decoder); ctc_greedy / ctc_beam:
+    # the CTC head of any model trained with model.ctc_weight > 0 (src/decode/methods.py).
+    method: Literal["greedy", "beam", "ctc_greedy", "ctc_beam"] = "greedy"
     beam_size: int = 4
     length_penalty: float = 1.0  # AR beam: score / length**length_penalty
     ctc_weight: float = 0.5  # paraformer beam: weight of the CTC score in rescoring

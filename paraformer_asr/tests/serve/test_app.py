@@ -112,7 +112,7 @@ def test_non_finite_json_literals_are_422(client, literal):
 @pytest.mark.parametrize(
     "payload, needle",
     [
-        ({"features": OK_FEATS, "decode_method": "viterbi"}, "decode_method: Input should be 'greedy' or 'beam' (got 'viterbi')"),
+        ({"features": OK_FEATS, "decode_method": "viterbi"}, "decode_method: Input should be 'greedy', 'beam', 'ctc_greedy' or 'ctc_beam' (got 'viterbi')"),
         ({"features": OK_FEATS, "beam_size": 0}, "beam_size: Input should be greater than or equal to 1 (got 0)"),
         ({"features": OK_FEATS, "decode_method": "beam", "beam_size": 17}, "beam_size=17 is out of range; expected 1..16"),
         ({"features": OK_FEATS, "beam_size": "wide"}, "beam_size: Input should be a valid integer"),

@@ -27,7 +27,7 @@ def test_answers_equal_offline_decoding(name, tiny_checkpoint, one_torch_thread)
     utts = _utterances(cfg, tok, 3)
     with TestClient(create_app(model, tok, cfg, "cpu")) as client:
         assert client.get("/health").json()["model_name"] == name
-        for method in ("greedy", "beam"):
+        for method in ("greedy", "beam", "ctc_greedy", "ctc_beam"):
             for feats in utts:
                 r = client.post("/transcribe", json={"features": feats.tolist(), "decode_method": method, "beam_size": 3})
                 assert r.status_code == 200, r.text
@@ -35,6 +35,7 @@ def test_answers_equal_offline_decoding(name, tiny_checkpoint, one_torch_thread)
                     ref = model.decode(feats[None], torch.tensor([feats.shape[0]]), **decode_options(cfg, method, 3))[0]
                 body = r.json()
                 assert body["token_ids"] == ref.tokens and body["text"] == tok.decode(ref.tokens)
+                assert body["decode_method"] == method and body["beam_size"] == (None if "greedy" in method else 3)
                 if ref.token_frames is None:
                     assert body["timestamps"] is None
                 else:
@@ -75,3 +76,14 @@ def test_amp_bf16_service_decodes_under_autocast_like_offline(tiny_checkpoint, o
         ref = model.decode(feats[None], torch.tensor([feats.shape[0]]), **decode_options(cfg, "greedy", 1))[0]
     hook.remove()
     assert r.json()["token_ids"] == ref.tokens
+
+
+def test_a_ctc_method_on_a_model_without_a_ctc_head_is_a_422(tiny_checkpoint, one_torch_thread):
+    model, tok, cfg = load_for_inference(tiny_checkpoint("paraformer"), "cpu")
+    model.ctc_head = None  # as a Paraformer trained with model.ctc_weight: 0
+    feats = _utterances(cfg, tok, 1)[0]
+    with TestClient(create_app(model, tok, cfg, "cpu")) as client:
+        r = client.post("/transcribe", json={"features": feats.tolist(), "decode_method": "ctc_greedy"})
+        assert r.status_code == 422
+        assert "decode_method: decode method 'ctc_greedy' reads the CTC head" in r.json()["detail"]
+        assert client.post("/transcribe", json={"features": feats.tolist(), "decode_method": "greedy"}).status_code == 200

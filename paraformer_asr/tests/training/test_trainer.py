@@ -180,3 +180,25 @@ def test_ctc_warmup_needs_a_paraformer_with_a_ctc_head(tmp_path, extra):
     cfg = tiny_cfg("data.train_size=8", "training.ctc_warmup_steps=3", *extra)
     with pytest.raises(trainer.ConfigError, match="training.ctc_warmup_steps=3 needs model.name: paraformer"):
         trainer.train(cfg, make_run_dir(None, "bad", tmp_path), console=False, make_plots=False)
+
+
+@pytest.mark.parametrize("method,validated_with", [("ctc_greedy", "ctc_greedy"), ("ctc_beam", "ctc_greedy"), ("beam", "greedy")])
+def test_validation_decodes_with_the_greedy_form_of_decode_method(tmp_path, monkeypatch, method, validated_with):
+    # best.pt is chosen by val CER, so it must be the CER of the decoder the config will use.
+    seen = []
+    real = trainer.evaluate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["decode_opts"]["method"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "evaluate", spy)
+    cfg = tiny_cfg("data.train_size=8", "training.num_epochs=1", f"decode.method={method}")
+    trainer.train(cfg, make_run_dir(None, "val", tmp_path), console=False, make_plots=False)
+    assert seen == [validated_with]
+
+
+def test_a_ctc_decode_method_needs_a_ctc_head(tmp_path):
+    cfg = tiny_cfg("data.train_size=8", "model.ctc_weight=0", "decode.method=ctc_greedy")
+    with pytest.raises(trainer.ConfigError, match="decode.method: decode method 'ctc_greedy' reads the CTC head"):
+        trainer.train(cfg, make_run_dir(None, "bad", tmp_path), console=False, make_plots=False)
