@@ -18,7 +18,7 @@ import torch  # noqa: E402
 from src.data.batching import build_dataloaders, feature_dim  # noqa: E402
 from src.data.audio import AudioError  # noqa: E402
 from src.data.manifest import ManifestError  # noqa: E402
-from src.decode.methods import DECODE_METHODS, check_decode_method  # noqa: E402
+from src.decode.methods import DECODE_METHODS, GREEDY_METHODS, check_decode_method  # noqa: E402
 from src.metrics.grouped import format_table  # noqa: E402
 from src.training.evaluate import decode_options, evaluate, group_by_fields, manifest_audio_seconds, manifest_loader  # noqa: E402
 from src.training.inference import load_for_inference  # noqa: E402
@@ -102,7 +102,8 @@ def main() -> int:
         for key, groups in result["groups"].items():
             print(format_table(key, groups, {k: result[k] for k in ("cer", "wer", "num_utterances")}) + "\n", file=sys.stderr)
     source = {"manifest": str(args.manifest)} if args.manifest else {"split": args.split}
-    result = {"checkpoint": str(args.checkpoint), **source, "decode_method": method, "beam_size": beam_size,
+    result = {"checkpoint": str(args.checkpoint), **source, "decode_method": method,
+              "beam_size": None if method in GREEDY_METHODS else beam_size,
               "amp": amp.describe(), **result}
     if audio_seconds is not None:
         # Model time only (features come from the fbank cache after the first pass); infer.py --audio

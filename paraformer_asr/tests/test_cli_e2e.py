@@ -52,7 +52,7 @@ def test_eval_writes_json_with_metric_keys(trained, tmp_path, method):
     assert result["num_utterances"] == 8  # tiny_paraformer.yaml: data.test_size
     assert 0.0 <= result["token_accuracy"] <= 1.0 and result["cer"] >= 0.0
     assert len(result["utterances"]) == 8 and {"ref", "hyp"} <= set(result["utterances"][0])
-    assert result["decode_method"] == method
+    assert result["decode_method"] == method and result["beam_size"] == (None if "greedy" in method else 2)
     assert result["amp"] == resolve_amp("auto", torch.device("cpu")).describe()  # eval.py --amp auto (default)
 
 
