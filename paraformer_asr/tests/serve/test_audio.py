@@ -116,7 +116,7 @@ def test_bad_query_parameters(audio_app, tmp_path):
     client, *_ = audio_app
     data = _tone_wav(tmp_path / "q.wav", 0.3)
     r = client.post("/transcribe/audio?decode_method=ctc", files={"file": ("q.wav", data)})
-    assert r.status_code == 422 and "decode_method: Input should be 'greedy' or 'beam' (got 'ctc')" in r.json()["detail"]
+    assert r.status_code == 422 and "decode_method: Input should be 'greedy', 'beam', 'ctc_greedy' or 'ctc_beam' (got 'ctc')" in r.json()["detail"]
     r = client.post("/transcribe/audio?decode_method=beam&beam_size=99", files={"file": ("q.wav", data)})
     assert r.status_code == 422 and "beam_size=99 is out of range; expected 1..16" in r.json()["detail"]
 
