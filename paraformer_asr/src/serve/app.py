@@ -297,7 +297,7 @@ def create_app(
     async def transcribe_audio(
         request: Request,
         decode_method: DecodeMethod | None = Query(None, description="'greedy', 'beam', 'ctc_greedy' or 'ctc_beam'; default: the checkpoint's."),
-        beam_size: int | None = Query(None, ge=1, description="Beam width for 'beam' (1..max_beam_size)."),
+        beam_size: int | None = Query(None, ge=1, description="Beam width for 'beam' or 'ctc_beam' (1..max_beam_size)."),
     ) -> TranscribeResponse:
         if front_end is None:
             raise InputError(
