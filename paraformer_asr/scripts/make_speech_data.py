@@ -1,10 +1,10 @@
 """Build a synthetic-speech corpus: 16 kHz WAVs plus NeMo-style manifests.
 
     python scripts/make_speech_data.py --out data/speech --n 3000 --seed 0 [--noise] [--silence]
-        [--engines espeak-ng,flite,festival] [--words 3 20] [--text fortunes|wordlist]
+        [--engines espeak-ng,flite,festival] [--words 3 20] [--text fortunes|wordlist] [--n-train N]
 
 Writes ``<out>/wavs/<split>/*.wav``, ``<out>/<split>.jsonl`` and ``<out>/corpus.json``
-for the splits train, dev, test (80/10/10 of --n) and, when festival is among the
+for the splits train, dev, test (80/10/10 of --n; --n-train sets train alone) and, when festival is among the
 engines, test_unseen_engine (as large as test), spoken by an engine never used in
 training. Sentences are natural English from Debian's ``fortunes`` package; dev and
 test use voices and sentences never used in training. Every manifest line records
@@ -62,6 +62,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output folder, e.g. data/speech")
     parser.add_argument("--n", type=int, default=3000, help="train+dev+test utterances (80/10/10)")
+    parser.add_argument("--n-train", type=int, default=None, metavar="N",
+                        help="training utterances instead of 80%% of --n; dev and test keep 10%% of --n each")
     parser.add_argument("--seed", type=int, default=0, help="the corpus is a function of the seed")
     parser.add_argument("--noise", action="store_true", help=f"add white noise at a random {SNR_DB[0]:g}-{SNR_DB[1]:g} dB SNR")
     parser.add_argument("--silence", action="store_true", help="pad 0.05-0.5 s of digital silence before and after")
@@ -80,6 +82,8 @@ def main() -> None:
 
     try:
         if args.text == "wordlist":
+            if args.n_train is not None:
+                parser.error("--n-train works with --text fortunes only")
             try:
                 speech_corpus.split_sizes(args.n)
             except ValueError as e:
@@ -88,7 +92,8 @@ def main() -> None:
         exes = find_engines(engines)
         pools = sentence_pools(load_sentences())
         plan = plan_corpus(
-            args.n, args.seed, engines=engines, pools=pools, noise=args.noise, silence=args.silence, words=(lo, hi)
+            args.n, args.seed, engines=engines, pools=pools, noise=args.noise, silence=args.silence, words=(lo, hi),
+            n_train=args.n_train,
         )
         for warning in check_voices(plan, exes):
             print(f"warning: {warning}", file=sys.stderr)
@@ -101,7 +106,7 @@ def main() -> None:
     if "festival" not in engines:
         print("note: festival is not among --engines, so the test_unseen_engine split is not built", file=sys.stderr)
     meta = {
-        "text": "fortunes", "n": args.n, "seed": args.seed, "noise": args.noise, "silence": args.silence,
+        "text": "fortunes", "n": args.n, "n_train": args.n_train, "seed": args.seed, "noise": args.noise, "silence": args.silence,
         "engines": engines, "words": [lo, hi], "voices": VOICES, "rate_wpm": RATE_WPM, "pitch": PITCH,
         "speed": SPEED, "snr_db": SNR_DB, "peak_dbfs": PEAK_DBFS, "sentences": source_fingerprint(load_sentences()),
     }  # fmt: skip

@@ -102,3 +102,20 @@ def test_flite_share_in_training():
     train = [u for u in p if u.split == "train"]
     share = sum(u.engine == "flite" for u in train) / len(train)
     assert abs(share - plan.FLITE_SHARE) < 0.05
+
+
+def test_n_train_grows_train_and_leaves_dev_and_test_as_they_were():
+    pools = fake_pools()
+    base = plan_corpus(100, 0, engines=ENGINES, pools=pools, noise=True, silence=True)
+    big = plan_corpus(100, 0, engines=ENGINES, pools=pools, noise=True, silence=True, n_train=300)
+    count = lambda p, s: sum(u.split == s for u in p)  # noqa: E731
+    assert [count(big, s) for s in ("train", "dev", "test", "test_unseen_engine")] == [300, 10, 10, 10]
+    assert [u for u in big if u.split in ("dev", "test")] == [u for u in base if u.split in ("dev", "test")]
+    # test_unseen_engine comes after train in the plan: same sentences and voices, later indices.
+    strip = lambda p: [(u.text, u.voice, u.speed, u.pitch) for u in p if u.split == "test_unseen_engine"]  # noqa: E731
+    assert strip(big) == strip(base)
+    assert len({u.text for u in big}) == len(big)
+    with pytest.raises(ValueError, match="pool has 400"):
+        plan_corpus(100, 0, engines=ENGINES, pools=pools, noise=False, silence=False, n_train=401)
+    with pytest.raises(ValueError, match="at least one"):
+        plan_corpus(100, 0, engines=ENGINES, pools=pools, noise=False, silence=False, n_train=0)

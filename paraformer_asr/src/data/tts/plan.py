@@ -103,10 +103,17 @@ def plan_corpus(
     noise: bool,
     silence: bool,
     words: tuple[int, int] = WORDS_PER_SENTENCE,
+    n_train: int | None = None,
 ) -> list[Utterance]:
     """The plan for ``n`` train/dev/test utterances (80/10/10) plus, with festival, a
-    ``test_unseen_engine`` split as large as test."""
+    ``test_unseen_engine`` split as large as test. ``n_train`` replaces the 80 % of
+    ``n`` in train; dev and test stay 10 % of ``n`` each, and they come first in the
+    plan, so they are the same utterances whatever ``n_train`` is."""
     sizes = dict(split_sizes(n))
+    if n_train is not None:
+        if n_train < 1:
+            raise ValueError(f"--n-train {n_train}: the training split needs at least one utterance")
+        sizes["train"] = n_train
     sizes["test_unseen_engine"] = sizes["test"]
     plan: list[Utterance] = []
     for split in corpus_splits(engines):
