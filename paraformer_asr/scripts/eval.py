@@ -18,9 +18,17 @@ import torch  # noqa: E402
 from src.data.batching import build_dataloaders, feature_dim  # noqa: E402
 from src.data.audio import AudioError  # noqa: E402
 from src.data.manifest import ManifestError  # noqa: E402
-from src.decode.methods import DECODE_METHODS, GREEDY_METHODS, check_decode_method  # noqa: E402
+from src.decode.methods import DECODE_METHODS, GREEDY_METHODS  # noqa: E402
 from src.metrics.grouped import format_table  # noqa: E402
-from src.training.evaluate import decode_options, evaluate, group_by_fields, manifest_audio_seconds, manifest_loader  # noqa: E402
+from src.training.evaluate import (  # noqa: E402
+    add_lm_arguments,
+    cli_decode_options,
+    evaluate,
+    group_by_fields,
+    lm_summary,
+    manifest_audio_seconds,
+    manifest_loader,
+)
 from src.training.inference import load_for_inference  # noqa: E402
 from src.training.transcribe import AudioInputError, check_audio_checkpoint  # noqa: E402
 from src.utils.amp import autocast_model, parse_amp, resolve_amp  # noqa: E402
@@ -35,6 +43,7 @@ def main() -> int:
     parser.add_argument("--decode-method", choices=DECODE_METHODS,
                         help="default: decode.method of the checkpoint; ctc_greedy / ctc_beam read the CTC head alone")
     parser.add_argument("--beam-size", type=int, help="default: decode.beam_size of the checkpoint")
+    add_lm_arguments(parser)
     parser.add_argument("--split", choices=["test", "val"], default="test", help="which split of the training data to score")
     parser.add_argument("--manifest", help="score this JSONL manifest instead (audio checkpoints), e.g. data/speech/test.jsonl")
     parser.add_argument("--max-audio-seconds", type=float,
@@ -63,9 +72,9 @@ def main() -> int:
     method = args.decode_method or cfg.decode.method
     beam_size = args.beam_size or cfg.decode.beam_size
     try:
-        check_decode_method(model, method)
-    except ValueError as e:
-        print(f"error: --decode-method: {e}", file=sys.stderr)
+        opts = cli_decode_options(cfg, args, model, method, beam_size, tokenizer)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: --decode-method / --lm: {e}", file=sys.stderr)
         return 2
     if args.batch_size:
         cfg.training.batch_size = args.batch_size
@@ -89,7 +98,7 @@ def main() -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     with torch.inference_mode():  # only the model runs under autocast: features and resampling stay fp32
-        result = evaluate(autocast_model(model, amp), loader, tokenizer, device, decode_opts=decode_options(cfg, method, beam_size),
+        result = evaluate(autocast_model(model, amp), loader, tokenizer, device, decode_opts=opts,
                           detailed=args.detailed or bool(args.group_by))
     if args.group_by:
         try:
@@ -103,7 +112,7 @@ def main() -> int:
             print(format_table(key, groups, {k: result[k] for k in ("cer", "wer", "num_utterances")}) + "\n", file=sys.stderr)
     source = {"manifest": str(args.manifest)} if args.manifest else {"split": args.split}
     result = {"checkpoint": str(args.checkpoint), **source, "decode_method": method,
-              "beam_size": None if method in GREEDY_METHODS else beam_size,
+              "beam_size": None if method in GREEDY_METHODS else beam_size, "lm": lm_summary(cfg, opts),
               "amp": amp.describe(), **result}
     if audio_seconds is not None:
         # Model time only (features come from the fbank cache after the first pass); infer.py --audio

@@ -22,8 +22,8 @@ from src.data.audio import AudioError  # noqa: E402
 from src.data.batching import feature_dim  # noqa: E402
 from src.data.manifest import ManifestError, resolve_audio_inputs  # noqa: E402
 from src.data.toy_seq2seq import ToySeq2Seq, normalize_text  # noqa: E402
-from src.decode.methods import DECODE_METHODS, GREEDY_METHODS, check_decode_method  # noqa: E402
-from src.training.evaluate import decode_options  # noqa: E402
+from src.decode.methods import DECODE_METHODS, GREEDY_METHODS  # noqa: E402
+from src.training.evaluate import add_lm_arguments, cli_decode_options  # noqa: E402
 from src.training.inference import load_features, load_for_inference  # noqa: E402
 from src.training.long_form import LongFormTranscriber  # noqa: E402
 from src.training.transcribe import (  # noqa: E402
@@ -57,6 +57,7 @@ def main() -> int:
     parser.add_argument("--decode-method", choices=DECODE_METHODS,
                         help="default: decode.method of the checkpoint; ctc_greedy / ctc_beam read the CTC head alone")
     parser.add_argument("--beam-size", type=int, help="default: decode.beam_size of the checkpoint")
+    add_lm_arguments(parser)
     parser.add_argument("--timestamps", action="store_true", help="print each token's time (models that give frames)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic features' durations and noise")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
@@ -85,11 +86,11 @@ def main() -> int:
     except CheckpointError as e:
         print(f"cannot load checkpoint: {e}", file=sys.stderr)
         return 2
-    opts = decode_options(cfg, args.decode_method or cfg.decode.method, args.beam_size or cfg.decode.beam_size)
     try:
-        check_decode_method(model, opts["method"])
-    except ValueError as e:
-        print(f"error: --decode-method: {e}", file=sys.stderr)
+        opts = cli_decode_options(cfg, args, model, args.decode_method or cfg.decode.method,
+                                  args.beam_size or cfg.decode.beam_size, tokenizer)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: --decode-method / --lm: {e}", file=sys.stderr)
         return 2
     if args.audio:
         # Only the model runs under autocast: resampling and fbank stay fp32.

@@ -18,6 +18,7 @@ import uvicorn  # noqa: E402
 from src.serve.app import create_app, serve_config_with  # noqa: E402
 from src.serve.audio_input import load_cmvn  # noqa: E402
 from src.training.inference import load_for_inference  # noqa: E402
+from src.training.evaluate import add_lm_arguments, set_lm_config  # noqa: E402
 from src.utils.amp import parse_amp, resolve_amp  # noqa: E402
 from src.utils.checkpoint import CheckpointError  # noqa: E402
 from src.utils.config import ServeConfig  # noqa: E402
@@ -52,6 +53,7 @@ def main() -> int:
     parser.add_argument("--amp", default="auto", choices=["auto", "true", "false"],
                         help="bf16 autocast of the decoding: auto = where the CPU/GPU has native bf16 (batches "
                              "measured ~2x faster on an AMX CPU, docs/BENCHMARKS.md); false = fp32")
+    add_lm_arguments(parser)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     args = parser.parse_args()
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -63,6 +65,7 @@ def main() -> int:
     except CheckpointError as e:
         print(f"cannot load checkpoint: {e}", file=sys.stderr)
         return 2
+    set_lm_config(cfg, args)
     scfg = serve_config_with(
         cfg.serve,
         host=args.host,
@@ -82,7 +85,7 @@ def main() -> int:
     try:
         app = create_app(model, tokenizer, cfg, device, cmvn=cmvn, serve_cfg=scfg,
                          amp=resolve_amp(parse_amp(args.amp), device))
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         print(f"bad service setting: {e}", file=sys.stderr)
         return 2
     # Our middleware logs one line per request with its latency, so uvicorn's access log is off.

@@ -239,3 +239,25 @@ def test_eval_group_by_manifest_fields(trained, corpus, tmp_path):
     assert sum(g["num_utterances"] for g in result["groups"]["engine"].values()) == 4
     assert "utterances" not in result  # only with --detailed
     assert "snr_db" in res.stderr and "20-30 dB" in res.stderr and "all" in res.stderr  # the printed table
+
+
+@pytest.mark.slow
+def test_train_lm_and_tune_lm_on_a_manifest(trained, corpus, tmp_path):
+    lm = tmp_path / "lm.json"
+    res = run("scripts/train_lm.py", "--checkpoint", trained, "--manifest", corpus / "train.jsonl",
+              "--dev", corpus / "dev.jsonl", "--order", "3", "--out", lm)
+    assert res.returncode == 0, res.stderr
+    assert "perplexity per token on" in res.stdout
+    grid = tmp_path / "grid.json"
+    res = run("scripts/tune_lm.py", "--checkpoint", trained, "--lm", lm, "--manifest", corpus / "train.jsonl",
+              "--weights", "0", "0.5", "--bonuses", "0", "1", "--beam-size", "2", "--output", grid)
+    assert res.returncode == 0, res.stderr
+    result = json.loads(grid.read_text())
+    assert [(g["lm_weight"], g["lm_bonus"]) for g in result["grid"]] == [(0, 0), (0, 1), (0.5, 0), (0.5, 1)]
+    assert result["best"]["cer"] == min(g["cer"] for g in result["grid"]) and "best: --lm" in res.stdout
+    # Weight 0 and bonus 0 is the plain prefix beam search: eval.py's ctc_beam CER on the same manifest.
+    out = tmp_path / "eval.json"
+    res = run("scripts/eval.py", "--checkpoint", trained, "--manifest", corpus / "train.jsonl",
+              "--decode-method", "ctc_beam", "--beam-size", "2", "--output", out)
+    assert res.returncode == 0, res.stderr
+    assert result["grid"][0]["cer"] == pytest.approx(json.loads(out.read_text())["cer"])

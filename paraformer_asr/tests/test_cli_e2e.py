@@ -101,3 +101,30 @@ def test_bad_checkpoint_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     res = run("scripts/eval.py", "--checkpoint", bad)
     assert res.returncode == 2 and "x.pt" in res.stderr
+
+
+@pytest.mark.slow  # subprocesses: ~3 s each on a quiet CPU, much more on a shared one
+def test_train_lm_then_fuse_it_in_eval_and_infer(trained, tmp_path):
+    texts = tmp_path / "lm.txt"
+    texts.write_text("good morning\nsee you soon\nhello world\ngood night\n")
+    lm = tmp_path / "lm3.json"
+    res = run("scripts/train_lm.py", "--checkpoint", trained, "--text-file", texts, "--order", "3", "--out", lm)
+    assert res.returncode == 0, res.stderr
+    assert "4 sentences" in res.stdout and json.loads(lm.read_text())["order"] == 3
+    out = tmp_path / "fused.json"
+    res = run("scripts/eval.py", "--checkpoint", trained, "--decode-method", "ctc_beam", "--beam-size", "2",
+              "--lm", lm, "--lm-weight", "0.3", "--output", out)
+    assert res.returncode == 0, res.stderr
+    result = json.loads(out.read_text())
+    assert result["lm"] == {"path": str(lm), "order": 3, "weight": 0.3, "bonus": 1.0} and result["num_utterances"] == 8
+    res = run("scripts/infer.py", "--checkpoint", trained, "--text", "good morning", "--decode-method", "ctc_beam", "--lm", lm)
+    assert res.returncode == 0 and "hyp:" in res.stdout, res.stderr
+    # An LM where no CTC beam search runs, and an LM for another tokenizer, are errors that say so.
+    res = run("scripts/eval.py", "--checkpoint", trained, "--decode-method", "greedy", "--lm", lm)
+    assert res.returncode == 2 and "--decode-method ctc_beam" in res.stderr, res.stderr
+    data = json.loads(lm.read_text())
+    data["tokenizer"] = data["tokenizer"].replace('"a"', '"A"')
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(data))
+    res = run("scripts/eval.py", "--checkpoint", trained, "--decode-method", "ctc_beam", "--lm", other)
+    assert res.returncode == 2 and "another tokenizer" in res.stderr, res.stderr

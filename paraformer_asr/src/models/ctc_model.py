@@ -13,6 +13,8 @@ from src.utils.config import ModelConfig
 
 
 class CTCModel(nn.Module):
+    beam_is_ctc_prefix_search = True  # its "beam" is the CTC prefix beam search (an LM can be fused)
+
     def __init__(self, cfg: ModelConfig, *, vocab_size: int, input_dim: int, ctc_impl: str = "ours") -> None:
         super().__init__()
         self.subsampling = cfg.subsampling
@@ -48,6 +50,6 @@ class CTCModel(nn.Module):
 
         ``ctc_greedy`` and ``ctc_beam`` (src/decode/methods.py) are the same two here.
         """
-        check_decode_method(self, method)
+        check_decode_method(self, method, lm=opts.get("lm"))
         log_probs, enc_lens = self.ctc_log_probs(feats, feat_lens)  # (B, T', V)
-        return ctc_head_decode(log_probs, enc_lens, "ctc_greedy" if method in GREEDY_METHODS else "ctc_beam", beam_size)
+        return ctc_head_decode(log_probs, enc_lens, "ctc_greedy" if method in GREEDY_METHODS else "ctc_beam", beam_size, **opts)

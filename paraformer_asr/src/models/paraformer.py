@@ -122,11 +122,11 @@ class Paraformer(nn.Module):
 
         opts: ``ctc_weight`` and ``length_delta`` (defaults from DecodeConfig).
         """
-        check_decode_method(self, method)
+        check_decode_method(self, method, lm=opts.get("lm"))
         enc, enc_lens = self.encoder(feats, feat_lens)  # (B, T', D)
         if method in CTC_METHODS:
             log_probs = torch.log_softmax(self.ctc_head(enc).float(), dim=-1)  # (B, T', V)
-            return ctc_head_decode(log_probs, enc_lens, method, beam_size)
+            return ctc_head_decode(log_probs, enc_lens, method, beam_size, **opts)
         cif = self.predictor(enc, enc_lens)  # E_a (B, N, D), N = fires
         logits, _ = self.decoder(cif.acoustic_embeds, cif.token_lens, enc, enc_lens)  # (B, N, V)
         greedy = nar_greedy_search(logits, cif.token_lens, cif.fire_frames)

@@ -76,13 +76,13 @@ class TransformerAR(nn.Module):
         opts: ``max_len`` (0 = T' tokens) and ``length_penalty`` (beam), defaults from DecodeConfig.
         ``ctc_greedy`` / ``ctc_beam``: the CTC head alone (model.ctc_weight > 0); the decoder does not run.
         """
-        check_decode_method(self, method)
+        check_decode_method(self, method, lm=opts.get("lm"))
         defaults = DecodeConfig()
         max_len = int(opts.get("max_len", defaults.max_len))
         enc, enc_lens = self.encoder(feats, feat_lens)  # (B, T', D)
         if method in CTC_METHODS:
             log_probs = torch.log_softmax(self.ctc_head(enc).float(), dim=-1)  # (B, T', V)
-            return ctc_head_decode(log_probs, enc_lens, method, beam_size)
+            return ctc_head_decode(log_probs, enc_lens, method, beam_size, **opts)
         max_lens = enc_lens.clone() if max_len <= 0 else torch.full_like(enc_lens, max_len)  # (B,)
         if method == "greedy":
             state = self.decoder.init_state(enc, enc_lens)

@@ -31,7 +31,7 @@ from starlette.datastructures import UploadFile
 from src.data.batching import feature_dim
 from src.data.cmvn import GlobalCMVN
 from src.data.tokenizer import CharTokenizer
-from src.decode.methods import GREEDY_METHODS, check_decode_method
+from src.decode.methods import GREEDY_METHODS, check_decode_method, runs_ctc_beam
 from src.models.subsampling import min_input_frames
 from src.serve.audio_input import AudioFrontEnd
 from src.serve.batcher import DynamicBatcher, Overloaded, ShuttingDown
@@ -130,9 +130,19 @@ def create_app(
     seconds_per_frame = model.subsampling * cfg.features.frame_shift_ms / 1000.0
     model.eval()
 
+    if cfg.decode.lm_path:  # load and check it now: a bad LM file stops the start, not a request
+        if getattr(model, "ctc_head", None) is None:
+            raise ValueError("decode.lm_path: an LM is fused into the CTC prefix beam search, and this model has no CTC head")
+        lm = decode_options(cfg, "ctc_beam", 1, tokenizer)["lm"]
+        log.info("decode.lm_path %s (order %d, weight %g, bonus %g): fused into ctc_beam requests%s", cfg.decode.lm_path,
+                 lm.order, cfg.decode.lm_weight, cfg.decode.lm_bonus, " and beam" if runs_ctc_beam(model, "beam") else "")
+
     def decode_batch(feats: torch.Tensor, lens: torch.Tensor, method: str, beam_size: int) -> Sequence[Any]:
-        # The checkpoint's other decode.* knobs (ctc_weight, length_penalty, ...) as in eval/infer.
-        opts = decode_options(cfg, method, beam_size)
+        # The checkpoint's other decode.* knobs (ctc_weight, length_penalty, ...) as in eval/infer. The
+        # server's LM (decode.lm_path) serves the methods that run the CTC prefix beam search.
+        opts = decode_options(cfg, method, beam_size, tokenizer)
+        if not runs_ctc_beam(model, method):
+            opts.pop("lm", None)
         # Runs in the batcher's worker thread; inference_mode is thread-local, so it is entered here.
         # autocast is thread-local too; fbank of uploads runs elsewhere, in float64 anyway.
         with torch.inference_mode(), amp.autocast():

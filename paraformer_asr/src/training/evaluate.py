@@ -10,18 +10,70 @@ import torch
 from torch.utils.data import DataLoader
 
 from src.data.tokenizer import CharTokenizer
+from src.decode.methods import GREEDY_METHODS, check_decode_method, runs_ctc_beam
+from src.decode.ngram_lm import load_lm
 from src.metrics.asr_metrics import ASRMetrics
 from src.utils.config import ExperimentConfig
 
 
-def decode_options(cfg: ExperimentConfig, method: str, beam_size: int) -> dict[str, Any]:
+def decode_options(cfg: ExperimentConfig, method: str, beam_size: int, tokenizer: Any = None) -> dict[str, Any]:
     """Keyword arguments for ``model.decode``: the method, the beam size and every other ``decode.*`` knob.
 
     Each model reads the knobs it understands (length_penalty for AR beam, ctc_weight for
     Paraformer rescoring, ...), so a new knob in DecodeConfig reaches the models without edits here.
+    ``decode.lm_path`` becomes ``lm``, the loaded NgramLM, checked against ``tokenizer`` (the
+    model's); a greedy method does not search, so it gets no LM.
     """
-    knobs = {k: v for k, v in dataclasses.asdict(cfg.decode).items() if k not in ("method", "beam_size")}
-    return {"method": method, "beam_size": beam_size, **knobs}
+    knobs = {k: v for k, v in dataclasses.asdict(cfg.decode).items() if k not in ("method", "beam_size", "lm_path")}
+    opts = {"method": method, "beam_size": beam_size, **knobs}
+    if cfg.decode.lm_path and method not in GREEDY_METHODS:
+        if tokenizer is None:
+            raise ValueError("decode.lm_path is set: decode_options needs the model's tokenizer to check the LM against")
+        lm = load_lm(cfg.decode.lm_path)
+        lm.check_tokenizer(tokenizer.to_json())
+        opts["lm"] = lm
+    return opts
+
+
+def add_lm_arguments(parser: Any) -> None:
+    """--lm / --lm-weight / --lm-bonus for eval.py and infer.py (they set decode.lm_*)."""
+    parser.add_argument("--lm", metavar="LM.json",
+                        help="fuse this token n-gram LM (scripts/train_lm.py) into the CTC prefix beam search: "
+                             "--decode-method ctc_beam, or beam of the CTC model (default: decode.lm_path of the checkpoint)")
+    parser.add_argument("--lm-weight", type=float, help="LM weight (default: decode.lm_weight of the checkpoint)")
+    parser.add_argument("--lm-bonus", type=float, help="per-token bonus (default: decode.lm_bonus of the checkpoint)")
+
+
+def set_lm_config(cfg: ExperimentConfig, args: Any) -> None:
+    """decode.lm_path / lm_weight / lm_bonus from --lm / --lm-weight / --lm-bonus, where given."""
+    if args.lm is not None:
+        cfg.decode.lm_path = args.lm
+    if args.lm_weight is not None:
+        cfg.decode.lm_weight = args.lm_weight
+    if args.lm_bonus is not None:
+        cfg.decode.lm_bonus = args.lm_bonus
+
+
+def cli_decode_options(cfg: ExperimentConfig, args: Any, model: torch.nn.Module, method: str, beam_size: int,
+                       tokenizer: Any) -> dict[str, Any]:  # fmt: skip
+    """``decode_options`` for eval.py / infer.py / serve.py after their --lm flags; ValueError or
+    FileNotFoundError names the fix (an unknown method, a missing CTC head, an LM for a method
+    that cannot use it, a missing LM file or one built for another tokenizer)."""
+    set_lm_config(cfg, args)
+    check_decode_method(model, method)
+    if args.lm is not None and not runs_ctc_beam(model, method):
+        also = " or beam" if runs_ctc_beam(model, "beam") else ""
+        raise ValueError(f"--lm is fused into the CTC prefix beam search: use --decode-method ctc_beam{also}, not {method!r}")
+    opts = decode_options(cfg, method, beam_size, tokenizer)
+    check_decode_method(model, method, lm=opts.get("lm"))
+    return opts
+
+
+def lm_summary(cfg: ExperimentConfig, opts: dict[str, Any]) -> dict[str, Any] | None:
+    """What the JSON outputs record about the fused LM (None without one)."""
+    if "lm" not in opts:
+        return None
+    return {"path": cfg.decode.lm_path, "order": opts["lm"].order, "weight": cfg.decode.lm_weight, "bonus": cfg.decode.lm_bonus}
 
 
 @torch.no_grad()

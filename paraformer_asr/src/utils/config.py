@@ -206,6 +206,11 @@ class DecodeConfig:
     ctc_weight: float = 0.5  # paraformer beam: weight of the CTC score in rescoring
     length_delta: int = 1  # paraformer beam: also try CIF count N +- 1..delta tokens as candidates
     max_len: int = 0  # transformer_ar: most output tokens; 0 = one per encoder frame (T')
+    # Shallow fusion of a token n-gram LM (scripts/train_lm.py) into the CTC prefix beam search
+    # (ctc_beam, and beam of the CTC model): score = log p_ctc + lm_weight * log p_lm + lm_bonus * |y|.
+    lm_path: str = ""  # "" = no LM
+    lm_weight: float = 0.5
+    lm_bonus: float = 1.0
 
 
 @dataclass

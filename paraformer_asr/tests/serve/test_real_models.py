@@ -87,3 +87,43 @@ def test_a_ctc_method_on_a_model_without_a_ctc_head_is_a_422(tiny_checkpoint, on
         assert r.status_code == 422
         assert "decode_method: decode method 'ctc_greedy' reads the CTC head" in r.json()["detail"]
         assert client.post("/transcribe", json={"features": feats.tolist(), "decode_method": "greedy"}).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["paraformer", "ctc"])
+def test_a_server_lm_serves_the_ctc_beam_requests(name, tiny_checkpoint, one_torch_thread, tmp_path):
+    """decode.lm_path: ctc_beam (and the CTC model's beam) answers equal offline fused decoding; other methods ignore it."""
+    from src.decode.ngram_lm import NgramLM, load_lm
+
+    model, tok, cfg = load_for_inference(tiny_checkpoint(name), "cpu")
+    lm = NgramLM.train([tok.encode(t) for t in ("hello world", "good morning", "see you")], order=3,
+                       vocab_size=tok.vocab_size, tokenizer_json=tok.to_json())  # fmt: skip
+    lm.save(tmp_path / "lm.json")
+    cfg.decode.lm_path, cfg.decode.lm_weight, cfg.decode.lm_bonus = str(tmp_path / "lm.json"), 2.0, 0.5
+    feats = _utterances(cfg, tok, 1)[0]
+    lens = torch.tensor([feats.shape[0]])
+    with TestClient(create_app(model, tok, cfg, "cpu")) as client:
+        for method in ("greedy", "beam", "ctc_beam"):
+            r = client.post("/transcribe", json={"features": feats.tolist(), "decode_method": method, "beam_size": 3})
+            assert r.status_code == 200, r.text
+            fused = method == "ctc_beam" or (name == "ctc" and method == "beam")
+            opts = decode_options(cfg, method, 3, tok)
+            if not fused:
+                opts.pop("lm", None)
+            with torch.inference_mode():
+                ref = model.decode(feats[None], lens, **opts)[0]
+            assert r.json()["token_ids"] == ref.tokens
+    assert load_lm(tmp_path / "lm.json").order == 3
+    other = NgramLM.train([[3, 4]], order=2, vocab_size=tok.vocab_size, tokenizer_json='{"type": "bpe"}')
+    other.save(tmp_path / "other.json")
+    cfg.decode.lm_path = str(tmp_path / "other.json")
+    with pytest.raises(ValueError, match="another tokenizer"):
+        create_app(model, tok, cfg, "cpu")
+
+
+def test_a_server_lm_needs_a_ctc_head(tiny_checkpoint, tmp_path):
+    model, tok, cfg = load_for_inference(tiny_checkpoint("transformer_ar"), "cpu")
+    if getattr(model, "ctc_head", None) is not None:
+        model.ctc_head = None  # the AR model without its auxiliary CTC head (model.ctc_weight: 0)
+    cfg.decode.lm_path = str(tmp_path / "lm.json")
+    with pytest.raises(ValueError, match="no CTC head"):
+        create_app(model, tok, cfg, "cpu")
