@@ -23,7 +23,7 @@ from src.data.batching import feature_dim  # noqa: E402
 from src.data.manifest import ManifestError, resolve_audio_inputs  # noqa: E402
 from src.data.toy_seq2seq import ToySeq2Seq, normalize_text  # noqa: E402
 from src.decode.methods import DECODE_METHODS, GREEDY_METHODS  # noqa: E402
-from src.training.evaluate import add_lm_arguments, cli_decode_options  # noqa: E402
+from src.training.evaluate import add_lm_arguments, cli_decode_options, lm_summary  # noqa: E402
 from src.training.inference import load_features, load_for_inference  # noqa: E402
 from src.training.long_form import LongFormTranscriber  # noqa: E402
 from src.training.transcribe import (  # noqa: E402
@@ -205,7 +205,7 @@ def transcribe_audio(args: argparse.Namespace, model: torch.nn.Module, tokenizer
           f"({opts['method']}, {torch.get_num_threads()} thread(s), {device})")
     if args.output_file:
         out = {"checkpoint": str(args.checkpoint), "decode_method": opts["method"],
-               "beam_size": None if opts["method"] in GREEDY_METHODS else opts["beam_size"],
+               "beam_size": None if opts["method"] in GREEDY_METHODS else opts["beam_size"], "lm": lm_summary(cfg, opts),
                "seconds_per_encoder_frame": transcriber.seconds_per_frame, "timestamp": "start of the CIF fire frame",
                "num_files": len(results), "audio_seconds": round(audio, 4), "rtf": round(rtf, 5),
                "files": [t.to_dict() for t in results]}
