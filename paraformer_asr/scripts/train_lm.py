@@ -61,10 +61,13 @@ def main() -> int:
     if not (args.manifest or args.text_file or args.fortunes_train_pool):
         parser.error("no training text: give --manifest, --text-file or --fortunes-train-pool")
     try:
-        tokenizer = tokenizer_from_json(load_checkpoint(resolve_run_path(args.checkpoint))["tokenizer"])
+        state = load_checkpoint(resolve_run_path(args.checkpoint))
+        if "tokenizer" not in state:
+            raise CheckpointError(f"{args.checkpoint} has no 'tokenizer' entry; pass a checkpoint written by scripts/train.py")
+        tokenizer = tokenizer_from_json(state["tokenizer"])
         texts = read_texts(args)
         dev = [e.text for path in args.dev for e in read_manifest(path, check_files=False)]
-    except (CheckpointError, ManifestError, FileNotFoundError, KeyError) as e:
+    except (CheckpointError, ManifestError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     lm = NgramLM.train((tokenizer.encode(t) for t in texts), order=args.order, vocab_size=tokenizer.vocab_size,

@@ -78,7 +78,8 @@ def main() -> int:
         for lp, ref in rows:
             hyp = ctc_prefix_beam_search(lp, beam_size=args.beam_size, lm=lm, lm_weight=weight, lm_bonus=bonus)[0]
             metrics.update(ref, tokenizer.decode(hyp.tokens))
-        grid.append({"lm_weight": weight, "lm_bonus": bonus, **{k: metrics.compute()[k] for k in ("cer", "wer")}})
+        scores = metrics.compute()
+        grid.append({"lm_weight": weight, "lm_bonus": bonus, "cer": scores["cer"], "wer": scores["wer"]})
     print(f"{'weight':>7} {'bonus':>6} {'CER':>7} {'WER':>7}   ({len(rows)} utterances, beam {args.beam_size})")
     for g in grid:
         print(f"{g['lm_weight']:7.2f} {g['lm_bonus']:6.2f} {g['cer']:7.4f} {g['wer']:7.4f}")

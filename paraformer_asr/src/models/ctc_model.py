@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from src.decode.hypothesis import Hypothesis
-from src.decode.methods import GREEDY_METHODS, check_decode_method, ctc_head_decode
+from src.decode.methods import GREEDY_METHODS, check_decode_method, ctc_head_decode, ctc_head_log_probs
 from src.losses.ctc import ctc_loss
 from src.models.encoder import Encoder
 from src.utils.config import ModelConfig
@@ -35,8 +35,7 @@ class CTCModel(nn.Module):
 
     def ctc_log_probs(self, feats: torch.Tensor, feat_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """feats (B, T, F) -> (log-probs (B, T', V), enc_lens (B,))."""
-        enc, enc_lens = self.encoder(feats, feat_lens)  # (B, T', D)
-        return torch.log_softmax(self.ctc_head(enc).float(), dim=-1), enc_lens  # (B, T', V)
+        return ctc_head_log_probs(self, feats, feat_lens)
 
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor, tokens: torch.Tensor, token_lens: torch.Tensor) -> dict[str, torch.Tensor]:
         """feats (B, T, F), feat_lens (B,), tokens (B, L), token_lens (B,) -> {"loss", "ctc"}."""
