@@ -54,7 +54,7 @@ def check_decode_method(model: nn.Module, method: str, *, lm: NgramLM | None = N
 
 def ctc_head_log_probs(model: nn.Module, feats: torch.Tensor, feat_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """feats (B, T, F), feat_lens (B,) -> the CTC head's log-probs (B, T', V) in fp32, and T' (B,)."""
-    enc, enc_lens = model.encoder(feats, feat_lens)  # (B, T', D)
+    enc, enc_lens = model.encoder(feats, feat_lens, ctc_head=model.ctc_head)  # (B, T', D)
     return torch.log_softmax(model.ctc_head(enc).float(), dim=-1), enc_lens
 
 

@@ -7,7 +7,7 @@ from torch import nn
 from src.models.ctc_model import CTCModel
 from src.models.paraformer import Paraformer
 from src.models.transformer_ar import TransformerAR
-from src.utils.config import ExperimentConfig
+from src.utils.config import ConfigError, ExperimentConfig
 
 MODEL_REGISTRY: dict[str, type[nn.Module]] = {
     "paraformer": Paraformer,
@@ -20,6 +20,11 @@ def build_model(cfg: ExperimentConfig, vocab_size: int, input_dim: int) -> nn.Mo
     """The model named by ``cfg.model.name``, with CTC computed by ``cfg.loss.ctc_impl``."""
     name = cfg.model.name
     assert name in MODEL_REGISTRY, f"model.name={name!r} is unknown; valid names: {', '.join(MODEL_REGISTRY)}"
+    if name != "ctc" and (cfg.model.encoder.inter_ctc_layers or cfg.model.encoder.self_conditioning):
+        raise ConfigError(
+            f"model.encoder.inter_ctc_layers / self_conditioning are read by model.name: ctc only (got {name!r}); "
+            "leave them at [] / false"
+        )
     model = MODEL_REGISTRY[name](cfg.model, vocab_size=vocab_size, input_dim=input_dim, ctc_impl=cfg.loss.ctc_impl)
     model.grad_checkpointing = cfg.training.grad_checkpointing
     return model

@@ -11,6 +11,22 @@
 block's activations in the backward pass instead of storing them: memory
 per block drops to its input, at the cost of a second forward. Dropout masks
 are replayed from the saved RNG state, so outputs and gradients are unchanged.
+
+Intermediate CTC (``inter_ctc_layers``; Lee & Watanabe, "Intermediate loss regularization
+for CTC-based speech recognition", ICASSP 2021). After each listed layer l the stream x_l is
+read by the model's own CTC head through the final norm, P_l = softmax(head(LN(x_l))), and the
+model adds a CTC loss on P_l. Lower layers are then pushed to hold the transcript too, which
+regularises a deep encoder on little data; the head is shared so that every tap lives in the
+same label space. Self-conditioning (``self_conditioning``; Nozaki & Komatsu, "Relaxing the
+conditional independence assumption of CTC-based ASR by conditioning on intermediate
+predictions", Interspeech 2021) also feeds that guess back into the stream,
+
+    x_l <- x_l + W P_l,        W: (V -> D), learnt,
+
+so the layers above see what the lower ones would transcribe, and can correct it with
+context: a step away from CTC's frame-by-frame independence at the cost of two small
+matmuls. The feedback is part of the function, so it runs at inference too; the head comes
+in as ``forward(..., ctc_head=...)``, since it belongs to the model, not the encoder.
 """
 
 from __future__ import annotations
@@ -100,8 +116,19 @@ class Encoder(nn.Module):
         attention_impl: str = "math",
         conv_kernel: int = 15,
         conv_norm: str = "layer_norm",
+        inter_ctc_layers: tuple[int, ...] | list[int] = (),
+        self_conditioning: bool = False,
+        vocab_size: int = 0,
     ) -> None:
         super().__init__()
+        bad = [i for i in inter_ctc_layers if not 1 <= i < num_layers]
+        assert not bad, (
+            f"model.encoder.inter_ctc_layers={list(inter_ctc_layers)}: each must be a layer 1..{num_layers - 1} "
+            f"of the {num_layers} (the last layer's output is scored by the final CTC)"
+        )
+        assert not (self_conditioning and not inter_ctc_layers), (
+            "model.encoder.self_conditioning: true feeds back intermediate CTC posteriors; set model.encoder.inter_ctc_layers too"
+        )
         assert block in ("transformer", "conformer"), f"model.encoder.type={block!r} must be 'transformer' or 'conformer'"
         self.subsampling = subsampling
         self.embed = Conv2dSubsampling(input_dim=input_dim, d_model=d_model, ratio=subsampling, channels=subsampling_channels)
@@ -114,11 +141,15 @@ class Encoder(nn.Module):
                 ConformerEncoderLayer(**common, conv_kernel=conv_kernel, conv_norm=conv_norm) for _ in range(num_layers)
             )
         self.norm_out = nn.LayerNorm(d_model)
+        self.inter_ctc_layers = tuple(sorted(set(inter_ctc_layers)))
+        assert not self_conditioning or vocab_size > 0, "self-conditioning projects V posteriors back to D: pass vocab_size"
+        self.condition = nn.Linear(vocab_size, d_model) if self_conditioning else None  # W: (V -> D)
         self.grad_checkpointing = False
 
     @classmethod
     def from_config(
-        cls, cfg: EncoderConfig, *, input_dim: int, d_model: int, subsampling: int, attention_impl: str, subsampling_channels: int = 0
+        cls, cfg: EncoderConfig, *, input_dim: int, d_model: int, subsampling: int, attention_impl: str, subsampling_channels: int = 0,
+        vocab_size: int = 0,
     ) -> "Encoder":
         return cls(
             input_dim=input_dim,
@@ -134,17 +165,35 @@ class Encoder(nn.Module):
             attention_impl=attention_impl,
             conv_kernel=cfg.conv_kernel,
             conv_norm=cfg.conv_norm,
+            inter_ctc_layers=cfg.inter_ctc_layers,
+            self_conditioning=cfg.self_conditioning,
+            vocab_size=vocab_size,
         )
 
-    def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, T, F), x_lens (B,) -> y (B, T', D) with padding frames zeroed, y_lens (B,)."""
+    def forward(
+        self, x: torch.Tensor, x_lens: torch.Tensor, *, ctc_head: nn.Module | None = None, return_inter: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """x (B, T, F), x_lens (B,) -> y (B, T', D) with padding frames zeroed, y_lens (B,).
+
+        ``ctc_head`` (D -> V) is needed with ``inter_ctc_layers``: self-conditioning uses it inside
+        the stack. ``return_inter=True`` also returns the CTC log-probs (B, T', V) in fp32 after
+        each of ``inter_ctc_layers`` (the training loss); otherwise taps without feedback are skipped.
+        """
         x, y_lens = self.embed(x, x_lens)  # (B, T', D)
         x = self.pos_enc(x)  # (B, T', D)
         pad_mask = make_pad_mask(y_lens, x.size(1))  # (B, T')
-        for layer in self.layers:
+        tap = self.inter_ctc_layers if return_inter or self.condition is not None else ()
+        assert not tap or ctc_head is not None, "intermediate CTC reads the model's CTC head: pass ctc_head=model.ctc_head"
+        inter_log_probs = []
+        for index, layer in enumerate(self.layers, start=1):
             if self.grad_checkpointing and self.training and torch.is_grad_enabled():
                 x = checkpoint(layer, x, pad_mask, use_reentrant=False)  # (B, T', D)
             else:
                 x = layer(x, pad_mask)  # (B, T', D)
+            if index in tap:
+                log_probs = torch.log_softmax(ctc_head(self.norm_out(x)).float(), dim=-1)  # (B, T', V)
+                inter_log_probs.append(log_probs)
+                if self.condition is not None:
+                    x = x + self.condition(log_probs.exp())  # (B, T', D): x_l + W P_l
         y = self.norm_out(x).masked_fill(pad_mask.unsqueeze(-1), 0.0)  # (B, T', D)
-        return y, y_lens
+        return (y, y_lens, inter_log_probs) if return_inter else (y, y_lens)

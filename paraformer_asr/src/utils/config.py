@@ -36,6 +36,10 @@ class EncoderConfig:
     attn_dropout: float = 0.0
     conv_kernel: int = 15  # conformer depthwise conv kernel (odd)
     conv_norm: Literal["layer_norm", "batch_norm"] = "layer_norm"  # conformer conv-module norm; layer_norm is padding-invariant in training
+    # Intermediate CTC (Lee & Watanabe 2021): encoder layers (1-based, below the last) whose output is
+    # also scored by the CTC head; model.name: ctc only. Empty = off.
+    inter_ctc_layers: list[int] = field(default_factory=list)
+    self_conditioning: bool = False  # self-conditioned CTC (Nozaki & Komatsu 2021): those posteriors are fed back into the stream
 
 
 @dataclass
@@ -70,6 +74,7 @@ class ModelConfig:
     sampling_ratio: float = 0.75  # GLM lambda; 0 disables glancing sampling
     ctc_weight: float = 0.3  # paraformer: weight of the auxiliary CTC loss (0 = no CTC head)
     mae_weight: float = 1.0  # paraformer: weight of the CIF token-count loss
+    inter_ctc_weight: float = 0.3  # ctc with encoder.inter_ctc_layers: loss = (1 - w) ctc + w mean(intermediate ctcs)
     label_smoothing: float = 0.1
 
 
