@@ -109,7 +109,7 @@ def main() -> int:
         if not args.detailed:
             result.pop("utterances"), result.pop("worst")
         for key, groups in result["groups"].items():
-            print(format_table(key, groups, {k: result[k] for k in ("cer", "wer", "num_utterances")}) + "\n", file=sys.stderr)
+            print(format_table(key, groups, {k: result[k] for k in ("cer", "cer_sub", "cer_del", "cer_ins", "wer", "num_utterances")}) + "\n", file=sys.stderr)
     source = {"manifest": str(args.manifest)} if args.manifest else {"split": args.split}
     result = {"checkpoint": str(args.checkpoint), **source, "decode_method": method,
               "beam_size": None if method in GREEDY_METHODS else beam_size, "lm": lm_summary(cfg, opts),

@@ -120,9 +120,14 @@ class ASRMetrics:
         return c
 
     def compute(self) -> dict[str, float]:
-        """``cer, wer, token_accuracy, sequence_accuracy, num_utterances`` (token = character here)."""
+        """``cer, wer, token_accuracy, sequence_accuracy, num_utterances`` (token = character here),
+        and the CER split by kind, ``cer_sub + cer_del + cer_ins = cer`` (each per reference character)."""
+        n = max(self.char.ref_len, 1)
         return {
-            "cer": self.char.errors / max(self.char.ref_len, 1),
+            "cer": self.char.errors / n,
+            "cer_sub": self.char.substitutions / n,
+            "cer_del": self.char.deletions / n,
+            "cer_ins": self.char.insertions / n,
             "wer": self.word.errors / max(self.word.ref_len, 1),
             "token_accuracy": self.char.hits / max(self.char.ref_len, 1),
             "sequence_accuracy": self.num_exact / max(self.num_utterances, 1),

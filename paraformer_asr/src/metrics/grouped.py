@@ -105,10 +105,12 @@ def grouped_scores(refs: Sequence[str], hyps: Sequence[str], labels: Sequence[st
 
 
 def format_table(key: str, groups: dict[str, dict[str, float]], overall: dict[str, float] | None = None) -> str:
-    """A fixed-width text table: one row per group (and ``all``), columns n, CER, WER."""
+    """A fixed-width text table: one row per group (and ``all``), columns n, CER, its split into
+    substitutions, deletions and insertions (per reference character; they add up to CER), WER."""
     rows = [(label, g) for label, g in groups.items()] + ([("all", overall)] if overall else [])
     width = max([len(key)] + [len(label) for label, _ in rows])
-    lines = [f"{key:<{width}}  {'n':>5}  {'CER':>7}  {'WER':>7}"]
+    lines = [f"{key:<{width}}  {'n':>5}  {'CER':>7}  {'sub':>6}  {'del':>6}  {'ins':>6}  {'WER':>7}"]
     for label, g in rows:
-        lines.append(f"{label:<{width}}  {int(g['num_utterances']):>5}  {g['cer']:>7.4f}  {g['wer']:>7.4f}")
+        lines.append(f"{label:<{width}}  {int(g['num_utterances']):>5}  {g['cer']:>7.4f}  {g['cer_sub']:>6.4f}  "
+                     f"{g['cer_del']:>6.4f}  {g['cer_ins']:>6.4f}  {g['wer']:>7.4f}")
     return "\n".join(lines)

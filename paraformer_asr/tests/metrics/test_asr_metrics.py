@@ -42,3 +42,13 @@ def test_accumulator_is_corpus_level():
     assert out["wer"] == pytest.approx(1 / 3)
     assert out["sequence_accuracy"] == pytest.approx(0.5)
     assert out["num_utterances"] == 2
+    assert (out["cer_sub"], out["cer_del"], out["cer_ins"]) == (0.0, pytest.approx(1 / 13), 0.0)
+
+
+def test_error_kinds_add_up_to_the_cer():
+    m = ASRMetrics()
+    m.update("abcd", "axd")  # one substitution and one deletion (either b or c is the deleted one)
+    m.update("ef", "efgh")  # two insertions
+    out = m.compute()
+    assert (out["cer_sub"], out["cer_del"], out["cer_ins"]) == (pytest.approx(1 / 6), pytest.approx(1 / 6), pytest.approx(2 / 6))
+    assert out["cer_sub"] + out["cer_del"] + out["cer_ins"] == pytest.approx(out["cer"])

@@ -41,10 +41,13 @@ def test_grouped_scores_equal_per_group_metrics_and_order():
     m.update("abc", "abd")
     assert groups["20-30 dB"] == m.compute()
     assert groups["<10 dB"]["cer"] == 1.0 and groups["clean"]["cer"] == 0.0
-    table = format_table("snr_db", groups, {"cer": 0.1, "wer": 0.2, "num_utterances": 4})
-    assert table.splitlines()[0].split() == ["snr_db", "n", "CER", "WER"]
-    assert table.splitlines()[2].split() == [">=30", "dB", "1", "0.0000", "0.0000"]
-    assert table.splitlines()[-1].split() == ["all", "4", "0.1000", "0.2000"]
+    overall = {"cer": 0.1, "cer_sub": 0.05, "cer_del": 0.03, "cer_ins": 0.02, "wer": 0.2, "num_utterances": 4}
+    table = format_table("snr_db", groups, overall)
+    assert table.splitlines()[0].split() == ["snr_db", "n", "CER", "sub", "del", "ins", "WER"]
+    assert table.splitlines()[2].split() == [">=30", "dB", "1", "0.0000", "0.0000", "0.0000", "0.0000", "0.0000"]
+    assert table.splitlines()[3].split() == ["20-30", "dB", "1", "0.3333", "0.3333", "0.0000", "0.0000", "1.0000"]
+    assert table.splitlines()[-2].split() == ["<10", "dB", "1", "1.0000", "0.0000", "1.0000", "0.0000", "1.0000"]
+    assert table.splitlines()[-1].split() == ["all", "4", "0.1000", "0.0500", "0.0300", "0.0200", "0.2000"]
     with pytest.raises(ValueError, match="must match"):
         grouped_scores(refs, hyps, labels[:2])
 
