@@ -146,6 +146,13 @@ def amp_setup(cfg: ExperimentConfig, device: torch.device) -> tuple[AmpChoice, t
 TORCH_DEFAULT_THREADS = torch.get_num_threads()
 
 
+def prune_epoch_checkpoints(ckpt_dir: Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest ``epoch_<N>.pt`` in ``ckpt_dir`` (newest = highest N)."""
+    found = sorted((int(p.stem.split("_")[1]), p) for p in ckpt_dir.glob("epoch_*.pt") if p.stem.split("_")[1].isdigit())
+    for _, path in found[:-keep]:
+        path.unlink()
+
+
 def choose_num_threads(setting: int | str, device: torch.device, num_workers: int, *,
                        cores: int | None = None, processes_per_node: int = 1) -> tuple[int | None, str]:
     """Intra-op threads for training: (threads or None = leave torch's default, why), for the log.
@@ -214,6 +221,8 @@ def train(
             f"model.ctc_weight > 0 (got model.name={cfg.model.name}, ctc_weight={cfg.model.ctc_weight}); "
             "set it to 0 otherwise"
         )
+    if tc.keep_epoch_checkpoints < 0:
+        raise ConfigError(f"training.keep_epoch_checkpoints={tc.keep_epoch_checkpoints}: use 0 (off) or the number of epochs to keep")
     try:
         check_decode_method(model, cfg.decode.method)
     except ValueError as e:
@@ -430,6 +439,10 @@ def train(
                 best_cer = row["cer"]
                 save(ckpt_dir / "best.pt", next_epoch, next_batch)
             save(ckpt_dir / "latest.pt", next_epoch, next_batch)
+            if tc.keep_epoch_checkpoints > 0 and epoch_done:
+                save(ckpt_dir / f"epoch_{epoch + 1}.pt", next_epoch, next_batch)
+                if main:
+                    prune_epoch_checkpoints(ckpt_dir, tc.keep_epoch_checkpoints)
             if stop_when is not None and stop_when(row):
                 logger.info(f"stop_when met after epoch {epoch + 1} (step {step})")
                 break

@@ -199,6 +199,9 @@ class TrainingConfig:
     num_threads: int | Literal["auto"] = "auto"
     deterministic: bool = False
     log_every: int = 20  # steps between train.log lines
+    # Also keep checkpoints/epoch_<N>.pt of the last N finished epochs, for
+    # scripts/average_checkpoints.py; 0 = only best.pt and latest.pt.
+    keep_epoch_checkpoints: int = 0
 
 
 @dataclass

@@ -202,3 +202,22 @@ def test_a_ctc_decode_method_needs_a_ctc_head(tmp_path):
     cfg = tiny_cfg("data.train_size=8", "model.ctc_weight=0", "decode.method=ctc_greedy")
     with pytest.raises(trainer.ConfigError, match="decode.method: decode method 'ctc_greedy' reads the CTC head"):
         trainer.train(cfg, make_run_dir(None, "bad", tmp_path), console=False, make_plots=False)
+
+
+def test_keep_epoch_checkpoints_keeps_the_last_n_epochs(tmp_path):
+    cfg = tiny_cfg("data.train_size=16", "training.num_epochs=4", "training.keep_epoch_checkpoints=2")
+    run_dir = make_run_dir(None, "keep", tmp_path)
+    trainer.train(cfg, run_dir, console=False, make_plots=False)
+    ckpts = run_dir / "checkpoints"
+    assert sorted(p.name for p in ckpts.glob("epoch_*.pt")) == ["epoch_3.pt", "epoch_4.pt"]
+    third, last = load_checkpoint(ckpts / "epoch_3.pt"), load_checkpoint(ckpts / "latest.pt")
+    assert (third["step"], last["step"]) == (6, 8)  # 2 batches per epoch
+    final = load_checkpoint(ckpts / "epoch_4.pt")
+    assert all(torch.equal(final["model"][k], last["model"][k]) for k in last["model"])
+    assert not any(torch.equal(third["model"][k], last["model"][k]) for k in last["model"] if k.endswith("ctc_head.weight"))
+
+
+def test_keep_epoch_checkpoints_must_not_be_negative(tmp_path):
+    cfg = tiny_cfg("data.train_size=8", "training.keep_epoch_checkpoints=-1")
+    with pytest.raises(trainer.ConfigError, match="training.keep_epoch_checkpoints=-1"):
+        trainer.train(cfg, make_run_dir(None, "bad", tmp_path), console=False, make_plots=False)
