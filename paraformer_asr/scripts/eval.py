@@ -22,12 +22,14 @@ from src.decode.methods import DECODE_METHODS, GREEDY_METHODS  # noqa: E402
 from src.metrics.grouped import format_table  # noqa: E402
 from src.training.evaluate import (  # noqa: E402
     add_lm_arguments,
+    add_vtln_arguments,
     cli_decode_options,
     evaluate,
     group_by_fields,
     lm_summary,
     manifest_audio_seconds,
     manifest_loader,
+    vtln_option,
 )
 from src.training.inference import load_for_inference  # noqa: E402
 from src.training.transcribe import AudioInputError, check_audio_checkpoint  # noqa: E402
@@ -57,6 +59,7 @@ def main() -> int:
                              "the table goes to stderr, the scores into the JSON's 'groups'")
     parser.add_argument("--output", help="write the JSON here (it is always printed)")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    add_vtln_arguments(parser)
     parser.add_argument("--amp", default="auto", choices=["auto", "true", "false"],
                         help="bf16 autocast: auto = where the CPU/GPU has native bf16 (batched decoding "
                              "measured ~2x faster on an AMX CPU, docs/BENCHMARKS.md); false = fp32")
@@ -82,6 +85,11 @@ def main() -> int:
         cfg.data.test_size = min(cfg.data.test_size, args.max_utterances)
         cfg.data.val_size = min(cfg.data.val_size, args.max_utterances)
     cmvn_state = load_checkpoint(resolve_run_path(args.checkpoint)).get("cmvn")  # real audio: training statistics
+    try:
+        opts |= vtln_option(cfg, args.vtln_warps, cmvn_state)
+    except ValueError as e:
+        print(f"error: --vtln-warps: {e}", file=sys.stderr)
+        return 2
     audio_seconds = None
     try:
         if args.manifest:
@@ -113,7 +121,7 @@ def main() -> int:
     source = {"manifest": str(args.manifest)} if args.manifest else {"split": args.split}
     result = {"checkpoint": str(args.checkpoint), **source, "decode_method": method,
               "beam_size": None if method in GREEDY_METHODS else beam_size, "lm": lm_summary(cfg, opts),
-              "amp": amp.describe(), **result}
+              "amp": amp.describe(), "vtln_warps": args.vtln_warps, **result}
     if audio_seconds is not None:
         # Model time only (features come from the fbank cache after the first pass); infer.py --audio
         # reports the end-to-end factor including reading the WAV and computing fbank.

@@ -23,7 +23,7 @@ from src.data.batching import feature_dim  # noqa: E402
 from src.data.manifest import ManifestError, resolve_audio_inputs  # noqa: E402
 from src.data.toy_seq2seq import ToySeq2Seq, normalize_text  # noqa: E402
 from src.decode.methods import DECODE_METHODS, GREEDY_METHODS  # noqa: E402
-from src.training.evaluate import add_lm_arguments, cli_decode_options, lm_summary  # noqa: E402
+from src.training.evaluate import add_lm_arguments, add_vtln_arguments, cli_decode_options, lm_summary, vtln_option  # noqa: E402
 from src.training.inference import load_features, load_for_inference  # noqa: E402
 from src.training.long_form import LongFormTranscriber  # noqa: E402
 from src.training.transcribe import (  # noqa: E402
@@ -58,6 +58,7 @@ def main() -> int:
                         help="default: decode.method of the checkpoint; ctc_greedy / ctc_beam read the CTC head alone")
     parser.add_argument("--beam-size", type=int, help="default: decode.beam_size of the checkpoint")
     add_lm_arguments(parser)
+    add_vtln_arguments(parser)
     parser.add_argument("--timestamps", action="store_true", help="print each token's time (models that give frames)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic features' durations and noise")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
@@ -76,6 +77,8 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     if args.dump_features and not args.text:
         parser.error("--dump-features needs --text")
+    if args.vtln_warps and not args.audio:
+        parser.error("--vtln-warps warps the spectrum of audio: it needs --audio")
 
     device = resolve_device(args.device)
     amp = resolve_amp(parse_amp(args.amp), device)
@@ -170,6 +173,11 @@ def transcribe_audio(args: argparse.Namespace, model: torch.nn.Module, tokenizer
     cmvn_state = load_checkpoint(resolve_run_path(args.checkpoint)).get("cmvn")
     limit = args.max_audio_seconds if args.max_audio_seconds is not None else cfg.serve.max_audio_seconds
     try:
+        opts = opts | vtln_option(cfg, args.vtln_warps, cmvn_state)
+    except ValueError as e:
+        print(f"error: --vtln-warps: {e}", file=sys.stderr)
+        return 2
+    try:
         check_audio_checkpoint(cfg, args.checkpoint, cmvn_state)
         inputs = resolve_audio_inputs(args.audio)
         transcriber = AudioTranscriber(model, tokenizer, cfg, cmvn_state=cmvn_state, decode_opts=opts,
@@ -206,7 +214,8 @@ def transcribe_audio(args: argparse.Namespace, model: torch.nn.Module, tokenizer
     if args.output_file:
         out = {"checkpoint": str(args.checkpoint), "decode_method": opts["method"],
                "beam_size": None if opts["method"] in GREEDY_METHODS else opts["beam_size"], "lm": lm_summary(cfg, opts),
-               "seconds_per_encoder_frame": transcriber.seconds_per_frame, "timestamp": "start of the CIF fire frame",
+               "vtln_warps": args.vtln_warps, "seconds_per_encoder_frame": transcriber.seconds_per_frame,
+               "timestamp": "start of the CIF fire frame",
                "num_files": len(results), "audio_seconds": round(audio, 4), "rtf": round(rtf, 5),
                "files": [t.to_dict() for t in results]}
         Path(args.output_file).parent.mkdir(parents=True, exist_ok=True)

@@ -261,3 +261,50 @@ def test_train_lm_and_tune_lm_on_a_manifest(trained, corpus, tmp_path):
               "--decode-method", "ctc_beam", "--beam-size", "2", "--output", out)
     assert res.returncode == 0, res.stderr
     assert result["grid"][0]["cer"] == pytest.approx(json.loads(out.read_text())["cer"])
+
+
+@pytest.fixture(scope="module")
+def trained_ctc(corpus, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs_ctc")
+    res = run(
+        "scripts/train.py", "--config", "configs/tiny_ctc.yaml", "--runs-dir", runs, "--run-name", "audio_ctc",
+        "--override", "data.dataset=manifest", f"data.train_manifest={corpus / 'train.jsonl'}",
+        f"data.val_manifest={corpus / 'dev.jsonl'}", f"data.test_manifest={corpus / 'test.jsonl'}",
+        "training.batch_size=2", "training.max_steps=3", "training.num_epochs=1",
+    )
+    assert res.returncode == 0, res.stderr
+    return runs / "audio_ctc" / "checkpoints" / "best.pt"
+
+
+@pytest.mark.slow
+def test_eval_vtln_on_an_audio_ctc_checkpoint(trained_ctc, corpus, tmp_path):
+    manifest = corpus / "train.jsonl"
+
+    def hyps(*extra):
+        out = tmp_path / "eval.json"
+        res = run("scripts/eval.py", "--checkpoint", trained_ctc, "--manifest", manifest, "--detailed", "--output", out, *extra)
+        assert res.returncode == 0, res.stderr
+        result = json.loads(out.read_text())
+        return result, [u["hyp"] for u in result["utterances"]]
+
+    plain, plain_hyps = hyps()
+    one, one_hyps = hyps("--vtln-warps", "1.0")  # a single factor of 1 is no warp at all
+    assert one_hyps == plain_hyps and one["cer"] == plain["cer"] and plain["vtln_warps"] is None
+    several, _ = hyps("--vtln-warps", "0.85,1.0,1.15")
+    assert several["vtln_warps"] == [0.85, 1.0, 1.15] and several["num_utterances"] == 4
+
+
+@pytest.mark.slow
+def test_infer_vtln_on_audio(trained_ctc, corpus, tmp_path):
+    wav = sorted((corpus / "wavs").rglob("*.wav"))[0]
+
+    def infer(*extra):
+        out = tmp_path / "infer.json"
+        res = run("scripts/infer.py", "--checkpoint", trained_ctc, "--audio", wav, "--output", out, *extra)
+        assert res.returncode == 0, res.stderr
+        return json.loads(out.read_text())
+
+    plain, one = infer(), infer("--vtln-warps", "1.0")
+    assert one["files"][0]["text"] == plain["files"][0]["text"] and (plain["vtln_warps"], one["vtln_warps"]) == (None, [1.0])
+    res = run("scripts/infer.py", "--checkpoint", trained_ctc, "--text", "hello", "--vtln-warps", "0.9,1.0")
+    assert res.returncode == 2 and "--vtln-warps warps the spectrum of audio: it needs --audio" in res.stderr

@@ -128,3 +128,11 @@ def test_train_lm_then_fuse_it_in_eval_and_infer(trained, tmp_path):
     other.write_text(json.dumps(data))
     res = run("scripts/eval.py", "--checkpoint", trained, "--decode-method", "ctc_beam", "--lm", other)
     assert res.returncode == 2 and "another tokenizer" in res.stderr, res.stderr
+
+
+@pytest.mark.slow  # a subprocess
+def test_eval_vtln_needs_the_ctc_model_on_audio(trained):
+    res = run("scripts/eval.py", "--checkpoint", trained, "--vtln-warps", "0.9,1.0")
+    assert res.returncode == 2 and "--vtln-warps: VTLN decodes the CTC model" in res.stderr
+    res = run("scripts/eval.py", "--checkpoint", trained, "--vtln-warps", "0.9,x")
+    assert res.returncode == 2 and "--vtln-warps" in res.stderr

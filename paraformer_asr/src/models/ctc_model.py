@@ -61,7 +61,13 @@ class CTCModel(nn.Module):
         """Greedy = CTC best path; beam = CTC prefix beam search (top hypothesis).
 
         ``ctc_greedy`` and ``ctc_beam`` (src/decode/methods.py) are the same two here.
+        ``opts["vtln"]`` (a :class:`~src.decode.vtln.VTLNSearch`) decodes each utterance
+        under its best warp factor.
         """
         check_decode_method(self, method, lm=opts.get("lm"))
-        log_probs, enc_lens = self.ctc_log_probs(feats, feat_lens)  # (B, T', V)
+        vtln = opts.pop("vtln", None)  # src/decode/vtln.py: the best of several warp factors per utterance
+        if vtln is None:
+            log_probs, enc_lens = self.ctc_log_probs(feats, feat_lens)  # (B, T', V)
+        else:
+            log_probs, enc_lens, _ = vtln.log_probs(self, feats, feat_lens)  # (B, T', V)
         return ctc_head_decode(log_probs, enc_lens, "ctc_greedy" if method in GREEDY_METHODS else "ctc_beam", beam_size, **opts)

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from src.data.tokenizer import CharTokenizer
 from src.decode.methods import GREEDY_METHODS, check_decode_method, runs_ctc_beam
 from src.decode.ngram_lm import load_lm
+from src.decode.vtln import VTLNSearch, parse_warps
 from src.metrics.asr_metrics import ASRMetrics
 from src.utils.config import ExperimentConfig
 
@@ -42,6 +43,20 @@ def add_lm_arguments(parser: Any) -> None:
                              "--decode-method ctc_beam, or beam of the CTC model (default: decode.lm_path of the checkpoint)")
     parser.add_argument("--lm-weight", type=float, help="LM weight (default: decode.lm_weight of the checkpoint)")
     parser.add_argument("--lm-bonus", type=float, help="per-token bonus (default: decode.lm_bonus of the checkpoint)")
+
+
+def add_vtln_arguments(parser: Any) -> None:
+    """--vtln-warps for eval.py and infer.py (audio checkpoints of the CTC model; src/decode/vtln.py)."""
+    parser.add_argument("--vtln-warps", type=parse_warps, metavar="A1,A2,...",
+                        help="test-time VTLN: decode each utterance under the spectral warp factor whose CTC best path "
+                             "scores highest, e.g. 0.8,0.85,0.9,0.95,1.0,1.05,1.1 (one encoder pass per factor)")
+
+
+def vtln_option(cfg: ExperimentConfig, warps: list[float] | None, cmvn_state: dict | None) -> dict[str, Any]:
+    """``{"vtln": VTLNSearch}`` for model.decode's options, or ``{}`` without --vtln-warps; ValueError names the fix."""
+    if not warps:
+        return {}
+    return {"vtln": VTLNSearch.for_checkpoint(warps, model_name=cfg.model.name, cmvn_state=cmvn_state, features=cfg.features)}
 
 
 def set_lm_config(cfg: ExperimentConfig, args: Any) -> None:
