@@ -18,7 +18,7 @@ import uvicorn  # noqa: E402
 from src.serve.app import create_app, serve_config_with  # noqa: E402
 from src.serve.audio_input import load_cmvn  # noqa: E402
 from src.training.inference import load_for_inference  # noqa: E402
-from src.training.evaluate import add_lm_arguments, set_lm_config  # noqa: E402
+from src.training.evaluate import add_lm_arguments, add_vtln_arguments, set_lm_config, vtln_option  # noqa: E402
 from src.utils.amp import parse_amp, resolve_amp  # noqa: E402
 from src.utils.checkpoint import CheckpointError  # noqa: E402
 from src.utils.config import ServeConfig  # noqa: E402
@@ -54,6 +54,7 @@ def main() -> int:
                         help="bf16 autocast of the decoding: auto = where the CPU/GPU has native bf16 (batches "
                              "measured ~2x faster on an AMX CPU, docs/BENCHMARKS.md); false = fp32")
     add_lm_arguments(parser)
+    add_vtln_arguments(parser)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     args = parser.parse_args()
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -83,8 +84,9 @@ def main() -> int:
         torch_threads=args.torch_threads,
     )
     try:
+        vtln = vtln_option(cfg, args.vtln_warps, cmvn.to_dict() if cmvn is not None else None).get("vtln")
         app = create_app(model, tokenizer, cfg, device, cmvn=cmvn, serve_cfg=scfg,
-                         amp=resolve_amp(parse_amp(args.amp), device))
+                         amp=resolve_amp(parse_amp(args.amp), device), vtln=vtln)
     except (ValueError, FileNotFoundError) as e:
         print(f"bad service setting: {e}", file=sys.stderr)
         return 2

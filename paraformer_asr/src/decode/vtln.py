@@ -65,6 +65,8 @@ class VTLNSearch:
 
     def warp(self, feats: torch.Tensor, alpha: float) -> torch.Tensor:
         """CMVN-normalised (B, T, F) -> the same features of a spectrum stretched by ``alpha`` (normalised)."""
+        if feats.shape[-1] != self.features.num_mel_bins:
+            raise ValueError(f"VTLN warps {self.features.num_mel_bins} mel bins, but the features have {feats.shape[-1]}")
         if alpha == 1.0:
             return feats
         mean, std = self.mean.to(feats), self.std.to(feats)

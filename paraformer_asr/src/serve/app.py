@@ -32,6 +32,7 @@ from src.data.batching import feature_dim
 from src.data.cmvn import GlobalCMVN
 from src.data.tokenizer import CharTokenizer
 from src.decode.methods import GREEDY_METHODS, check_decode_method, runs_ctc_beam
+from src.decode.vtln import VTLNSearch
 from src.models.subsampling import min_input_frames
 from src.serve.audio_input import AudioFrontEnd
 from src.serve.batcher import DynamicBatcher, Overloaded, ShuttingDown
@@ -98,6 +99,7 @@ def create_app(
     cmvn: GlobalCMVN | None = None,
     serve_cfg: ServeConfig | None = None,
     amp: AmpChoice | None = None,
+    vtln: VTLNSearch | None = None,
 ) -> FastAPI:
     """The service for ``model`` (already on ``device``, eval mode).
 
@@ -105,6 +107,7 @@ def create_app(
         cmvn: the checkpoint's CMVN statistics, applied to fbank features of uploaded audio.
         serve_cfg: limits and batching; defaults to ``cfg.serve``.
         amp: autocast precision of the decoding (``scripts/serve.py --amp``); None = fp32.
+        vtln: test-time VTLN for every request (``scripts/serve.py --vtln-warps``; CTC model).
     """
     amp = amp or AmpChoice(None, torch.device(device).type, "amp not requested")
     scfg = serve_cfg or cfg.serve
@@ -137,12 +140,17 @@ def create_app(
         log.info("decode.lm_path %s (order %d, weight %g, bonus %g): fused into ctc_beam requests%s", cfg.decode.lm_path,
                  lm.order, cfg.decode.lm_weight, cfg.decode.lm_bonus, " and beam" if runs_ctc_beam(model, "beam") else "")
 
+    if vtln is not None:
+        log.info("test-time VTLN: every request is decoded under its best of the warp factors %s", list(vtln.warps))
+
     def decode_batch(feats: torch.Tensor, lens: torch.Tensor, method: str, beam_size: int) -> Sequence[Any]:
         # The checkpoint's other decode.* knobs (ctc_weight, length_penalty, ...) as in eval/infer. The
         # server's LM (decode.lm_path) serves the methods that run the CTC prefix beam search.
         opts = decode_options(cfg, method, beam_size, tokenizer)
         if not runs_ctc_beam(model, method):
             opts.pop("lm", None)
+        if vtln is not None:
+            opts["vtln"] = vtln
         # Runs in the batcher's worker thread; inference_mode is thread-local, so it is entered here.
         # autocast is thread-local too; fbank of uploads runs elsewhere, in float64 anyway.
         with torch.inference_mode(), amp.autocast():

@@ -79,6 +79,8 @@ def test_bad_settings_are_refused_with_the_fix():
         VTLNSearch.for_checkpoint([1.0], model_name="paraformer", cmvn_state=cmvn.to_dict(), features=FEATURES)
     with pytest.raises(ValueError, match="CMVN statistics"):
         VTLNSearch.for_checkpoint([1.0], model_name="ctc", cmvn_state=None, features=FEATURES)
+    with pytest.raises(ValueError, match="warps 16 mel bins, but the features have 12"):
+        VTLNSearch([1.0], cmvn, FEATURES).warp(torch.zeros(1, 5, 12), 0.9)
     assert parse_warps("0.8, 0.9,1") == [0.8, 0.9, 1.0]
     with pytest.raises(ValueError):
         parse_warps("0.8,x")

@@ -127,3 +127,28 @@ def test_a_server_lm_needs_a_ctc_head(tiny_checkpoint, tmp_path):
     cfg.decode.lm_path = str(tmp_path / "lm.json")
     with pytest.raises(ValueError, match="no CTC head"):
         create_app(model, tok, cfg, "cpu")
+
+
+def test_a_server_vtln_decodes_every_request_as_offline(tiny_checkpoint, one_torch_thread):
+    from src.data.cmvn import GlobalCMVN
+    from src.decode.vtln import VTLNSearch
+
+    model, tok, cfg = load_for_inference(tiny_checkpoint("ctc"), "cpu")
+    cfg.features.num_mel_bins = cfg.data.feat_dim  # toy features stand in for log-mel ones here
+    cmvn = GlobalCMVN(cfg.features.num_mel_bins)
+    cmvn.accumulate(5.0 + 3.0 * torch.randn(200, cfg.features.num_mel_bins, generator=torch.Generator().manual_seed(0)))
+    vtln = VTLNSearch([0.8, 0.9, 1.0, 1.1], cmvn, cfg.features)
+    utts = _utterances(cfg, tok, 3)
+    changed = 0
+    with TestClient(create_app(model, tok, cfg, "cpu", vtln=vtln)) as client:
+        for feats in utts:
+            for method in ("greedy", "beam"):
+                r = client.post("/transcribe", json={"features": feats.tolist(), "decode_method": method, "beam_size": 3})
+                assert r.status_code == 200, r.text
+                with torch.inference_mode():
+                    lens = torch.tensor([feats.shape[0]])
+                    ref = model.decode(feats[None], lens, **decode_options(cfg, method, 3), vtln=vtln)[0]
+                    plain = model.decode(feats[None], lens, **decode_options(cfg, method, 3))[0]
+                assert r.json()["token_ids"] == ref.tokens
+                changed += ref.tokens != plain.tokens
+    assert changed > 0  # the warps change these transcripts, so a service that ignored them would fail above
