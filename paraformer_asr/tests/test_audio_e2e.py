@@ -64,11 +64,10 @@ def corpus(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
-def trained(corpus, tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")
+def train_on_corpus(config: str, corpus: Path, runs: Path) -> Path:
+    """Three steps of ``config`` on the tiny corpus; the best.pt checkpoint."""
     res = run(
-        "scripts/train.py", "--config", "configs/tiny_paraformer.yaml", "--runs-dir", runs, "--run-name", "audio",
+        "scripts/train.py", "--config", config, "--runs-dir", runs, "--run-name", "audio",
         "--override", "data.dataset=manifest", f"data.train_manifest={corpus / 'train.jsonl'}",
         f"data.val_manifest={corpus / 'dev.jsonl'}", f"data.test_manifest={corpus / 'test.jsonl'}",
         "training.batch_size=2", "training.max_steps=3", "training.num_epochs=1",
@@ -77,6 +76,11 @@ def trained(corpus, tmp_path_factory):
     ckpt = runs / "audio" / "checkpoints" / "best.pt"
     assert ckpt.exists()
     return ckpt
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    return train_on_corpus("configs/tiny_paraformer.yaml", corpus, tmp_path_factory.mktemp("runs"))
 
 
 def check_file_result(item: dict, wav: Path) -> None:
@@ -265,15 +269,7 @@ def test_train_lm_and_tune_lm_on_a_manifest(trained, corpus, tmp_path):
 
 @pytest.fixture(scope="module")
 def trained_ctc(corpus, tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs_ctc")
-    res = run(
-        "scripts/train.py", "--config", "configs/tiny_ctc.yaml", "--runs-dir", runs, "--run-name", "audio_ctc",
-        "--override", "data.dataset=manifest", f"data.train_manifest={corpus / 'train.jsonl'}",
-        f"data.val_manifest={corpus / 'dev.jsonl'}", f"data.test_manifest={corpus / 'test.jsonl'}",
-        "training.batch_size=2", "training.max_steps=3", "training.num_epochs=1",
-    )
-    assert res.returncode == 0, res.stderr
-    return runs / "audio_ctc" / "checkpoints" / "best.pt"
+    return train_on_corpus("configs/tiny_ctc.yaml", corpus, tmp_path_factory.mktemp("runs_ctc"))
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from src.utils.checkpoint import save_checkpoint
 from src.utils.config import ConfigError, config_to_dict
 from src.utils.masks import make_pad_mask
 
-from tests.models.tiny import FEAT, VOCAB, tiny_config, toy_batch
+from tests.models.tiny import FEAT, VOCAB, overfit_one_batch, tiny_config, toy_batch
 
 
 def _model(layers=(1,), self_conditioning=False, weight=0.3, num_layers=3, seed=0, block="conformer"):
@@ -160,18 +160,9 @@ def test_overfit_one_batch_with_self_conditioning():
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model = _model(layers=(1,), self_conditioning=True, num_layers=2).train()
+        model = _model(layers=(1,), self_conditioning=True, num_layers=2)
         b = toy_batch()
-        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-        first = None
-        for _ in range(150):
-            out = model(b["feats"], b["feat_lens"], b["tokens"], b["token_lens"])
-            opt.zero_grad()
-            out["loss"].backward()
-            opt.step()
-            first = first if first is not None else out["loss"].item()
-        model.eval()
-        final = model(b["feats"], b["feat_lens"], b["tokens"], b["token_lens"])
+        first, final = overfit_one_batch(model, b)
         assert final["loss"].item() < 0.05 * first and final["inter_ctc"].item() < 0.2, f"loss went {first:.3f} -> {final}"
         hyps = model.decode(b["feats"], b["feat_lens"], method="greedy")
         assert [h.tokens for h in hyps] == b["seqs"]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tests.models.tiny import tiny_model, toy_batch
+from tests.models.tiny import overfit_one_batch, tiny_model, toy_batch
 
 
 @pytest.fixture
@@ -17,18 +17,10 @@ def one_thread():
 
 @pytest.mark.parametrize("name", ["paraformer", "ctc", "transformer_ar"])
 def test_overfit_one_batch(name, one_thread):
-    model = tiny_model(name, seed=0, ctc_weight=0.3, label_smoothing=0.0).train()
+    model = tiny_model(name, seed=0, ctc_weight=0.3, label_smoothing=0.0)
     b = toy_batch()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    first = None
-    for _ in range(150):
-        out = model(b["feats"], b["feat_lens"], b["tokens"], b["token_lens"])
-        opt.zero_grad()
-        out["loss"].backward()
-        opt.step()
-        first = first if first is not None else out["loss"].item()
-    model.eval()
-    final = model(b["feats"], b["feat_lens"], b["tokens"], b["token_lens"])["loss"].item()
+    first, out = overfit_one_batch(model, b)
+    final = out["loss"].item()
     assert final < 0.1 and final < 0.05 * first, f"loss went {first:.3f} -> {final:.3f}"
     for method in ("greedy", "beam"):
         hyps = model.decode(b["feats"], b["feat_lens"], method=method, beam_size=3)

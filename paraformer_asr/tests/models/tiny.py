@@ -47,3 +47,18 @@ def toy_batch(seed: int = 0, frames_per_token: int = 6, noise: float = 0.1) -> d
         padded[i, : f.size(0)] = f
         tokens[i, : len(s)] = torch.tensor(s)
     return {"feats": padded, "feat_lens": feat_lens, "tokens": tokens, "token_lens": torch.tensor([len(s) for s in seqs]), "seqs": seqs}
+
+
+def overfit_one_batch(model: torch.nn.Module, batch: dict, *, steps: int = 150, lr: float = 3e-3) -> tuple[float, dict]:
+    """Adam on one batch for ``steps`` steps: (the first loss, the loss dict in eval mode afterwards)."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    first = None
+    for _ in range(steps):
+        out = model(batch["feats"], batch["feat_lens"], batch["tokens"], batch["token_lens"])
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        first = first if first is not None else out["loss"].item()
+    model.eval()
+    return first, model(batch["feats"], batch["feat_lens"], batch["tokens"], batch["token_lens"])
