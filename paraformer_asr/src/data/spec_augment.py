@@ -45,20 +45,20 @@ def warp_source_positions(alpha: float, cfg: FeaturesConfig) -> torch.Tensor:
 
 
 def frequency_warp(feats: torch.Tensor, alpha: float, cfg: FeaturesConfig) -> torch.Tensor:
-    """(T, M) log-mel features as if the speaker's spectrum were stretched by ``alpha``.
+    """(..., T, M) log-mel features as if the speaker's spectrum were stretched by ``alpha``.
 
     Linear interpolation between neighbouring bins; positions beyond the first or last
     bin take that bin's value. ``alpha == 1`` returns an exact copy.
     """
-    if feats.dim() != 2 or feats.shape[1] != cfg.num_mel_bins:
-        raise ValueError(f"frequency_warp expects (T, {cfg.num_mel_bins}) log-mel features, got {tuple(feats.shape)}")
+    if feats.dim() < 2 or feats.shape[-1] != cfg.num_mel_bins:
+        raise ValueError(f"frequency_warp expects (..., T, {cfg.num_mel_bins}) log-mel features, got {tuple(feats.shape)}")
     if alpha == 1.0:
         return feats.clone()
     pos = warp_source_positions(alpha, cfg).clamp(0.0, cfg.num_mel_bins - 1.0)  # (M,)
     lo = pos.floor().long()  # (M,)
     hi = (lo + 1).clamp(max=cfg.num_mel_bins - 1)
     w = (pos - lo).to(feats.dtype)  # (M,) weight of the upper neighbour
-    return feats[:, lo] * (1.0 - w) + feats[:, hi] * w  # (T, M)
+    return feats[..., lo] * (1.0 - w) + feats[..., hi] * w  # (..., T, M)
 
 
 def random_frequency_warp(

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import torch
 
 from src.data.cmvn import GlobalCMVN
-from src.data.spec_augment import warp_source_positions
+from src.data.spec_augment import frequency_warp
 from src.utils.config import FeaturesConfig
 from src.utils.masks import make_pad_mask
 
@@ -70,12 +70,7 @@ class VTLNSearch:
         if alpha == 1.0:
             return feats
         mean, std = self.mean.to(feats), self.std.to(feats)
-        raw = feats * std + mean  # (B, T, F): log-mel
-        pos = warp_source_positions(alpha, self.features).clamp(0.0, self.features.num_mel_bins - 1.0)  # (F,)
-        lo = pos.floor().long()
-        hi = (lo + 1).clamp(max=self.features.num_mel_bins - 1)
-        w = (pos - lo).to(feats)  # (F,) weight of the upper neighbour
-        warped = raw[..., lo] * (1.0 - w) + raw[..., hi] * w  # (B, T, F)
+        warped = frequency_warp(feats * std + mean, alpha, self.features)  # (B, T, F): the log-mel, warped
         return (warped - mean) / std
 
     def log_probs(self, model: torch.nn.Module, feats: torch.Tensor, feat_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

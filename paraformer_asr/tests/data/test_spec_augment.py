@@ -119,5 +119,5 @@ def test_random_warp_is_seeded_and_bounded():
     assert torch.equal(random_frequency_warp(x, 0.0, cfg), x)
     with pytest.raises(ValueError, match=r"spec_augment.freq_warp=0.7 must be in \[0, 0.5\)"):
         random_frequency_warp(x, 0.7, cfg)
-    with pytest.raises(ValueError, match=r"expects \(T, 80\) log-mel features"):
+    with pytest.raises(ValueError, match=r"expects \(\.\.\., T, 80\) log-mel features, got \(4, 40\)"):
         frequency_warp(torch.randn(4, 40), 1.1, cfg)
