@@ -6,7 +6,9 @@
 The model runs once per utterance (its CTC head's log-probabilities are kept); then the CTC
 prefix beam search runs for every (weight, bonus) pair. It prints the CER of each pair, and
 the best one as the flags to pass to eval.py / infer.py / serve.py. Tune on dev, never on
-the test sets you report. ``--output`` writes the grid as JSON.
+the test sets you report. ``--output`` writes the grid as JSON. With ``--vtln-warps`` the
+log-probabilities are those of each utterance's best warp factor (src/decode/vtln.py), as
+eval.py decodes with the same flag, so the weights are tuned for decoding with VTLN.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from src.decode.ctc_prefix_beam import ctc_prefix_beam_search  # noqa: E402
 from src.decode.methods import ctc_head_log_probs  # noqa: E402
 from src.decode.ngram_lm import load_lm  # noqa: E402
 from src.metrics.asr_metrics import ASRMetrics  # noqa: E402
-from src.training.evaluate import manifest_loader  # noqa: E402
+from src.training.evaluate import add_vtln_arguments, manifest_loader, vtln_option  # noqa: E402
 from src.training.inference import load_for_inference  # noqa: E402
 from src.training.transcribe import AudioInputError, check_audio_checkpoint  # noqa: E402
 from src.utils.amp import parse_amp, resolve_amp  # noqa: E402
@@ -46,6 +48,7 @@ def main() -> int:
     parser.add_argument("--max-utterances", type=int, default=0, help="tune on the first N only (0 = all)")
     parser.add_argument("--amp", default="auto", choices=["auto", "true", "false"], help="bf16 autocast of the model, as eval.py")
     parser.add_argument("--output", help="write the grid as JSON")
+    add_vtln_arguments(parser)
     args = parser.parse_args()
     if args.beam_size < 1:
         parser.error(f"--beam-size {args.beam_size}: use 1 or more")
@@ -59,6 +62,7 @@ def main() -> int:
         lm.check_tokenizer(tokenizer.to_json())
         cmvn_state = load_checkpoint(resolve_run_path(args.checkpoint)).get("cmvn")
         check_audio_checkpoint(cfg, args.checkpoint, cmvn_state)
+        vtln = vtln_option(cfg, args.vtln_warps, cmvn_state).get("vtln")
         loader, _ = manifest_loader(cfg, tokenizer, args.manifest, cmvn_state=cmvn_state, max_utterances=args.max_utterances)
     except (CheckpointError, ValueError, FileNotFoundError, AudioInputError, ManifestError, AudioError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -68,7 +72,10 @@ def main() -> int:
     rows: list[tuple[torch.Tensor, str]] = []  # (T', V) log-probs, reference
     with torch.inference_mode(), amp.autocast():
         for batch in tqdm(loader, desc="CTC head", leave=False):
-            log_probs, lens = ctc_head_log_probs(model, batch["feats"], batch["feat_lens"])
+            if vtln is None:
+                log_probs, lens = ctc_head_log_probs(model, batch["feats"], batch["feat_lens"])
+            else:
+                log_probs, lens, _ = vtln.log_probs(model, batch["feats"], batch["feat_lens"])
             rows += [(log_probs[b, : int(lens[b])].float(), ref) for b, ref in enumerate(batch["texts"])]
 
     grid = []
@@ -84,11 +91,12 @@ def main() -> int:
     for g in grid:
         print(f"{g['lm_weight']:7.2f} {g['lm_bonus']:6.2f} {g['cer']:7.4f} {g['wer']:7.4f}")
     best = min(grid, key=lambda g: (g["cer"], g["wer"]))
-    print(f"best: --lm {args.lm} --lm-weight {best['lm_weight']:g} --lm-bonus {best['lm_bonus']:g} (CER {best['cer']:.4f})")
+    warps = f" --vtln-warps {','.join(f'{a:g}' for a in args.vtln_warps)}" if args.vtln_warps else ""
+    print(f"best: --lm {args.lm} --lm-weight {best['lm_weight']:g} --lm-bonus {best['lm_bonus']:g}{warps} (CER {best['cer']:.4f})")
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(json.dumps({"manifest": args.manifest, "lm": args.lm, "beam_size": args.beam_size,
-                                                 "grid": grid, "best": best}, indent=2) + "\n")  # fmt: skip
+                                                 "vtln_warps": args.vtln_warps, "grid": grid, "best": best}, indent=2) + "\n")  # fmt: skip
     return 0
 
 

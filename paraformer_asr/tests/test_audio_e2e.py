@@ -291,6 +291,39 @@ def test_eval_vtln_on_an_audio_ctc_checkpoint(trained_ctc, corpus, tmp_path):
 
 
 @pytest.mark.slow
+def test_tune_lm_with_vtln_scores_what_eval_decodes(trained_ctc, corpus, tmp_path):
+    """tune_lm.py --vtln-warps reads the log-probs eval.py decodes with the same warps: at weight 0 and
+    bonus 0 its CER is eval.py's ctc_beam CER with --vtln-warps; a single factor of 1 is the plain grid."""
+    manifest, lm = corpus / "train.jsonl", tmp_path / "lm.json"
+    res = run("scripts/train_lm.py", "--checkpoint", trained_ctc, "--manifest", manifest, "--order", "3", "--out", lm)
+    assert res.returncode == 0, res.stderr
+
+    def tune(*extra):
+        grid = tmp_path / "grid.json"
+        res = run("scripts/tune_lm.py", "--checkpoint", trained_ctc, "--lm", lm, "--manifest", manifest, "--weights", "0", "0.5",
+                  "--bonuses", "0", "--beam-size", "2", "--output", grid, *extra)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        return json.loads(grid.read_text()), res.stdout
+
+    def eval_cer(*extra):
+        out = tmp_path / "eval.json"
+        res = run("scripts/eval.py", "--checkpoint", trained_ctc, "--manifest", manifest, "--decode-method", "ctc_beam",
+                  "--beam-size", "2", "--output", out, *extra)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        return json.loads(out.read_text())["cer"]
+
+    plain, _ = tune()
+    one, _ = tune("--vtln-warps", "1.0")
+    assert one["grid"] == plain["grid"] and (plain["vtln_warps"], one["vtln_warps"]) == (None, [1.0])
+    warped, stdout = tune("--vtln-warps", "0.85,1.0,1.15")
+    assert warped["vtln_warps"] == [0.85, 1.0, 1.15] and "--vtln-warps 0.85,1,1.15" in stdout
+    warped_cer, plain_cer = eval_cer("--vtln-warps", "0.85,1.0,1.15"), eval_cer()
+    assert warped_cer != plain_cer  # the warps change this model's output, so ignoring them would be seen
+    assert warped["grid"][0]["cer"] == pytest.approx(warped_cer)
+    assert plain["grid"][0]["cer"] == pytest.approx(plain_cer)
+
+
+@pytest.mark.slow
 def test_infer_vtln_on_audio(trained_ctc, corpus, tmp_path):
     wav = sorted((corpus / "wavs").rglob("*.wav"))[0]
 
