@@ -14,4 +14,4 @@ SPECIAL_IDS = (BLANK_ID, SOS_EOS_ID)  # never appear in Hypothesis.tokens (<unk>
 class Hypothesis:
     tokens: list[int]  # token ids without blank/sos/eos
     score: float  # log-domain score the search maximised (see each search for its definition)
-    token_frames: list[int] | None = None  # subsampled encoder frame per token; seconds = frame * subsampling * frame_shift
+    token_frames: list[int] | None = None  # encoder frame (CTC frame with model.ctc_upsample) per token; seconds: src.models.seconds_per_frame

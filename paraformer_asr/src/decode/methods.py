@@ -53,9 +53,13 @@ def check_decode_method(model: nn.Module, method: str, *, lm: NgramLM | None = N
 
 
 def ctc_head_log_probs(model: nn.Module, feats: torch.Tensor, feat_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """feats (B, T, F), feat_lens (B,) -> the CTC head's log-probs (B, T', V) in fp32, and T' (B,)."""
+    """feats (B, T, F), feat_lens (B,) -> the CTC head's log-probs (B, T'', V) in fp32, and T'' (B,).
+
+    T'' = U T' for the CTC model's ``model.ctc_upsample`` U (U CTC frames per encoder frame), else T'.
+    """
     enc, enc_lens = model.encoder(feats, feat_lens, ctc_head=model.ctc_head)  # (B, T', D)
-    return torch.log_softmax(model.ctc_head(enc).float(), dim=-1), enc_lens
+    upsample = getattr(model, "ctc_upsample", 1)  # CTC frames per encoder frame (src/models/ctc_model.py)
+    return torch.log_softmax(model.ctc_head(enc).float(), dim=-1), enc_lens * upsample
 
 
 def ctc_head_decode(log_probs: torch.Tensor, lengths: torch.Tensor, method: str, beam_size: int, **opts: Any) -> list[Hypothesis]:

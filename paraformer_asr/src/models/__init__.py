@@ -25,9 +25,17 @@ def build_model(cfg: ExperimentConfig, vocab_size: int, input_dim: int) -> nn.Mo
             f"model.encoder.inter_ctc_layers / self_conditioning are read by model.name: ctc only (got {name!r}); "
             "leave them at [] / false"
         )
+    if name != "ctc" and cfg.model.ctc_upsample != 1:
+        raise ConfigError(f"model.ctc_upsample={cfg.model.ctc_upsample} is read by model.name: ctc only (got {name!r}); leave it at 1")
     model = MODEL_REGISTRY[name](cfg.model, vocab_size=vocab_size, input_dim=input_dim, ctc_impl=cfg.loss.ctc_impl)
     model.grad_checkpointing = cfg.training.grad_checkpointing
     return model
 
 
-__all__ = ["MODEL_REGISTRY", "build_model", "Paraformer", "CTCModel", "TransformerAR"]
+def seconds_per_frame(model: nn.Module, frame_shift_ms: float) -> float:
+    """Seconds per frame of ``Hypothesis.token_frames``: the encoder frame (subsampling x frame shift),
+    split into ``model.ctc_upsample`` CTC frames for the CTC model with an upsampled head."""
+    return model.subsampling * frame_shift_ms / 1000.0 / getattr(model, "ctc_upsample", 1)
+
+
+__all__ = ["MODEL_REGISTRY", "build_model", "seconds_per_frame", "Paraformer", "CTCModel", "TransformerAR"]

@@ -33,6 +33,7 @@ from src.data.cmvn import GlobalCMVN
 from src.data.tokenizer import CharTokenizer
 from src.decode.methods import GREEDY_METHODS, check_decode_method, runs_ctc_beam
 from src.decode.vtln import VTLNSearch
+from src.models import seconds_per_frame
 from src.models.subsampling import min_input_frames
 from src.serve.audio_input import AudioFrontEnd
 from src.serve.batcher import DynamicBatcher, Overloaded, ShuttingDown
@@ -130,7 +131,7 @@ def create_app(
             "features.apply_cmvn is true but the checkpoint has no 'cmvn' statistics: uploaded audio will not be "
             "normalised as in training and transcripts will be poor; store cmvn.to_dict() under 'cmvn' in the checkpoint"
         )
-    seconds_per_frame = model.subsampling * cfg.features.frame_shift_ms / 1000.0
+    frame_seconds = seconds_per_frame(model, cfg.features.frame_shift_ms)  # one frame of Hypothesis.token_frames
     model.eval()
 
     if cfg.decode.lm_path:  # load and check it now: a bad LM file stops the start, not a request
@@ -258,7 +259,7 @@ def create_app(
             text=tokenizer.decode(ids),
             tokens=[tokenizer.id_to_token[i] for i in ids],
             token_ids=ids,
-            timestamps=None if frames is None else [round(int(f) * seconds_per_frame, 4) for f in frames],
+            timestamps=None if frames is None else [round(int(f) * frame_seconds, 4) for f in frames],
             num_frames=int(feats.shape[0]),
             latency_ms=round((time.perf_counter() - start) * 1000.0, 2),
             decode_method=method,  # type: ignore[arg-type]
@@ -270,7 +271,7 @@ def create_app(
         """Over max_audio_seconds: VAD segments, all submitted to the batcher (src/serve/long_audio.py)."""
         method, beam = resolve_decode(method, beam_size)
         fields = await transcribe_long(
-            wave, name, front_end=front_end, vad=cfg.vad, tokenizer=tokenizer, seconds_per_frame=seconds_per_frame,
+            wave, name, front_end=front_end, vad=cfg.vad, tokenizer=tokenizer, seconds_per_frame=frame_seconds,
             submit=lambda f: request.app.state.batcher.submit(f, method, beam), separator=word_separator(tokenizer))
         start = request.scope.get(_START_KEY, time.perf_counter())
         return TranscribeResponse(**fields, latency_ms=round((time.perf_counter() - start) * 1000.0, 2),

@@ -67,7 +67,8 @@ class TranscribeResponse(BaseModel):
         ...,
         description=(
             "Start time in seconds of each token (aligned with `tokens`), from the CIF fire positions or the "
-            "CTC spikes: frame * subsampling * frame_shift_ms / 1000. null for models without an alignment."
+            "CTC spikes: frame * subsampling * frame_shift_ms / 1000 (divided by model.ctc_upsample for an upsampled "
+            "CTC head). null for models without an alignment."
         ),
     )
     num_frames: int = Field(..., description="T, the number of input feature frames the model saw.")

@@ -7,7 +7,9 @@ The front end is the training one without dither and SpecAugment: read the WAV
 Timestamps. The Paraformer's CIF predictor fires token i at encoder frame t'_i
 (``Hypothesis.token_frames``; a CTC model gives the frame where the token's spike
 starts). We report ``t' * s * frame_shift_ms / 1000`` seconds (s = subsampling): the
-start of input frame t' s, the first frame encoder frame t' reads. The conv front end
+start of input frame t' s, the first frame encoder frame t' reads. A CTC head with
+``model.ctc_upsample`` U > 1 has U frames per encoder frame, so its frame f is reported at
+``f * s * frame_shift_ms / (1000 U)`` (``src.models.seconds_per_frame``). The conv front end
 (stride-2 3x3 convs, no padding) makes encoder frame t' read input frames
 t' s .. t' s + 2(s - 1) (x4: 4t' .. 4t' + 6; ``src.models.subsampling.receptive_field``,
 measured in tests/models/test_subsampling.py), so the centre of what it hears lies
@@ -38,6 +40,7 @@ from src.data.audio_backends import audio_duration, is_wav, read_audio
 from src.data.cmvn import GlobalCMVN
 from src.data.features import Fbank
 from src.data.tokenizer import CharTokenizer
+from src.models import seconds_per_frame
 from src.models.subsampling import min_input_frames
 from src.utils.config import ExperimentConfig
 
@@ -147,7 +150,7 @@ class AudioTranscriber:
         self.max_audio_seconds = max_audio_seconds
         self.device = device
         self.subsampling = int(getattr(model, "subsampling", cfg.model.subsampling))
-        self.seconds_per_frame = self.subsampling * cfg.features.frame_shift_ms / 1000.0  # one encoder frame
+        self.seconds_per_frame = seconds_per_frame(model, cfg.features.frame_shift_ms)  # one frame of token_frames
         self.min_frames = min_input_frames(self.subsampling)
 
     def precheck(self, path: Path) -> None:

@@ -75,6 +75,7 @@ class ModelConfig:
     ctc_weight: float = 0.3  # paraformer: weight of the auxiliary CTC loss (0 = no CTC head)
     mae_weight: float = 1.0  # paraformer: weight of the CIF token-count loss
     inter_ctc_weight: float = 0.3  # ctc with encoder.inter_ctc_layers: loss = (1 - w) ctc + w mean(intermediate ctcs)
+    ctc_upsample: int = 1  # ctc: U CTC frames per encoder frame (a D -> U V head); U > 1 lets one frame emit U tokens
     label_smoothing: float = 0.1
 
 

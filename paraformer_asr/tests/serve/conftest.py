@@ -47,12 +47,13 @@ def one_torch_thread() -> Iterator[None]:
 def tiny_checkpoint(tmp_path) -> Callable[[str], Path]:
     """``make(name)`` writes an untrained model from configs/tiny_<name>.yaml as a training checkpoint would."""
 
-    def make(name: str) -> Path:
+    def make(name: str, ctc_upsample: int = 1) -> Path:
         cfg = load_config(PROJECT / "configs" / f"tiny_{name}.yaml")
+        cfg.model.ctc_upsample = ctc_upsample
         tok = CharTokenizer.from_alphabet()
         torch.manual_seed(0)
         model = build_model(cfg, tok.vocab_size, feature_dim(cfg))
-        path = tmp_path / f"{name}.pt"
+        path = tmp_path / f"{name}_u{ctc_upsample}.pt"
         save_checkpoint(path, {"model": model.state_dict(), "config": config_to_dict(cfg), "tokenizer": tok.to_json()})
         return path
 

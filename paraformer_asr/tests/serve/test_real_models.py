@@ -19,9 +19,9 @@ def _utterances(cfg, tok, n: int) -> list[torch.Tensor]:
     return [ds[i][0] for i in range(n)]  # (T_i, F), different lengths
 
 
-@pytest.mark.parametrize("name", ["paraformer", "ctc", "transformer_ar"])
-def test_answers_equal_offline_decoding(name, tiny_checkpoint, one_torch_thread):
-    path = tiny_checkpoint(name)
+@pytest.mark.parametrize("name,upsample", [("paraformer", 1), ("ctc", 1), ("ctc", 2), ("transformer_ar", 1)])
+def test_answers_equal_offline_decoding(name, upsample, tiny_checkpoint, one_torch_thread):
+    path = tiny_checkpoint(name, ctc_upsample=upsample)
     model, tok, cfg = load_for_inference(path, "cpu")
     assert load_cmvn(path) is None  # toy checkpoints carry no CMVN
     utts = _utterances(cfg, tok, 3)
@@ -39,7 +39,7 @@ def test_answers_equal_offline_decoding(name, tiny_checkpoint, one_torch_thread)
                 if ref.token_frames is None:
                     assert body["timestamps"] is None
                 else:
-                    sec = model.subsampling * cfg.features.frame_shift_ms / 1000
+                    sec = model.subsampling * cfg.features.frame_shift_ms / 1000 / upsample  # one CTC frame
                     assert body["timestamps"] == pytest.approx([f * sec for f in ref.token_frames])
 
 
