@@ -60,6 +60,9 @@ def test_overfit_one_batch_two_labels_per_encoder_frame():
     torch.set_num_threads(1)
     try:
         b = toy_batch(frames_per_token=2)  # 2 + 2 gap frames per token: ~1 encoder frame per token at x4
+        lp, lp_lens = tiny_model("ctc").ctc_log_probs(b["feats"], b["feat_lens"])
+        nll = ctc_loss(lp, b["tokens"], lp_lens, b["token_lens"], reduction="none", zero_infinity=False)
+        assert torch.isinf(nll).any()  # at U = 1 this batch cannot be aligned at all
         model = tiny_model("ctc", ctc_upsample=2)
         first, final = overfit_one_batch(model, b, steps=200)
         assert final["loss"].item() < 0.05 * first, f"loss went {first:.3f} -> {final['loss'].item():.3f}"
