@@ -7,15 +7,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python scripts/bench_ctc_loss.py` from the project folder
 
-import torch  # noqa: E402
-
-from src.bench.bench_utils import machine_info, machine_line  # noqa: E402
+from src.bench.bench_utils import add_micro_bench_arguments, run_micro_bench  # noqa: E402
 from src.bench.ctc_loss import DEFAULT_SHAPES, bench_ctc_loss, markdown  # noqa: E402
 
 
@@ -35,21 +32,10 @@ def main() -> int:
                         help="BxTxL: batch, frames after subsampling, labels (default: %(default)s)")
     parser.add_argument("--vocab", type=int, default=30)
     parser.add_argument("--impls", nargs="+", default=["ours", "torch"], choices=["ours", "torch"])
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads; 0 = torch's default")
-    parser.add_argument("--out", type=Path, help="also write the rows and the machine as JSON")
+    add_micro_bench_arguments(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    machine = machine_info(torch.device("cpu"))
-    rows = bench_ctc_loss(tuple(args.shapes), vocab=args.vocab, impls=tuple(args.impls),
-                          warmup=args.warmup, repeats=args.repeats)
-    print(machine_line(machine))
-    print(markdown(rows))
-    if args.out:
-        args.out.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
-    return 0
+    return run_micro_bench(args, lambda: bench_ctc_loss(tuple(args.shapes), vocab=args.vocab, impls=tuple(args.impls),
+                                                        warmup=args.warmup, repeats=args.repeats), markdown)
 
 
 if __name__ == "__main__":

@@ -7,15 +7,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python scripts/bench_front_end.py` from the project folder
 
-import torch  # noqa: E402
-
-from src.bench.bench_utils import machine_info, machine_line  # noqa: E402
+from src.bench.bench_utils import add_micro_bench_arguments, run_micro_bench  # noqa: E402
 from src.bench.front_end import DEFAULT_SHAPES, IMPLS, bench_front_end, markdown  # noqa: E402
 
 
@@ -34,21 +31,11 @@ def main() -> int:
     parser.add_argument("--shapes", nargs="+", type=parse_shape, default=list(DEFAULT_SHAPES),
                         help="BxTxFxC: batch, frames, mel bins, conv channels (default: %(default)s)")
     parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=list(IMPLS))
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads; 0 = torch's default")
-    parser.add_argument("--out", type=Path, help="also write the rows and the machine as JSON")
+    add_micro_bench_arguments(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     impls = tuple(dict.fromkeys(args.impls))
-    machine = machine_info(torch.device("cpu"))
-    rows = bench_front_end(tuple(args.shapes), impls=impls, warmup=args.warmup, repeats=args.repeats)
-    print(machine_line(machine))
-    print(markdown(rows, impls))
-    if args.out:
-        args.out.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
-    return 0
+    return run_micro_bench(args, lambda: bench_front_end(tuple(args.shapes), impls=impls, warmup=args.warmup, repeats=args.repeats),
+                           lambda rows: markdown(rows, impls))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import json
 import os
 import platform
 import resource
@@ -87,6 +88,27 @@ def machine_line(m: dict[str, Any]) -> str:
     flags = f" (flags: {m['cpu_flags']})" if m.get("cpu_flags") else ""
     return (f"{m['cpu']}{flags}; bf16 {m.get('bf16', 'unknown')}; {m['logical_cores']} logical cores; torch {m['torch']} with {m['threads']} threads; "
             f"device {m['device']}{gpu}; load average {m['load_average_1min']}; {m['date_utc']} UTC")
+
+
+def add_micro_bench_arguments(parser: Any) -> None:
+    """--warmup, --repeats, --threads and --out of the one-component benchmarks (bench_ctc_loss.py, bench_front_end.py)."""
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads; 0 = torch's default")
+    parser.add_argument("--out", type=Path, help="also write the rows and the machine as JSON")
+
+
+def run_micro_bench(args: Any, bench: Callable[[], list[dict[str, Any]]], table: Callable[[list[dict[str, Any]]], str]) -> int:
+    """Set --threads, run ``bench``, print the machine line and ``table(rows)``, write --out; the exit status."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    machine = machine_info(torch.device("cpu"))
+    rows = bench()
+    print(machine_line(machine))
+    print(table(rows))
+    if args.out:
+        args.out.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
+    return 0
 
 
 def sync(device: torch.device) -> None:

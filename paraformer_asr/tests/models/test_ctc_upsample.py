@@ -3,14 +3,11 @@
 import pytest
 import torch
 
-from src.data.tokenizer import CharTokenizer
 from src.losses.ctc import ctc_loss
 from src.models import build_model, seconds_per_frame
 from src.models.ctc_model import UpsampledCTCHead
-from src.training.inference import load_for_inference
-from src.utils.checkpoint import save_checkpoint
-from src.utils.config import ConfigError, config_to_dict
-from tests.models.tiny import FEAT, VOCAB, overfit_one_batch, tiny_config, tiny_model, toy_batch
+from src.utils.config import ConfigError
+from tests.models.tiny import FEAT, VOCAB, assert_checkpoint_decodes_as_trained, overfit_one_batch, tiny_config, tiny_model, toy_batch
 
 
 def test_head_splits_each_frame_into_u_frames_in_order():
@@ -96,14 +93,5 @@ def test_bad_values_name_the_key():
 
 
 def test_an_upsampled_checkpoint_decodes_as_trained(tmp_path):
-    cfg = tiny_config("ctc", ctc_upsample=2)
-    cfg.data.feat_dim = FEAT
-    tok = CharTokenizer.from_alphabet()
-    torch.manual_seed(0)
-    model = build_model(cfg, tok.vocab_size, FEAT).eval()
-    path = tmp_path / "up.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "config": config_to_dict(cfg), "tokenizer": tok.to_json()})
-    loaded, _, loaded_cfg = load_for_inference(path)
+    loaded, loaded_cfg = assert_checkpoint_decodes_as_trained(tiny_config("ctc", ctc_upsample=2), tmp_path)
     assert loaded_cfg.model.ctc_upsample == 2 and loaded.ctc_upsample == 2
-    feats, lens = torch.randn(2, 40, FEAT), torch.tensor([40, 31])
-    torch.testing.assert_close(loaded.ctc_log_probs(feats, lens)[0], model.ctc_log_probs(feats, lens)[0])

@@ -3,15 +3,12 @@
 import pytest
 import torch
 
-from src.data.tokenizer import CharTokenizer
 from src.losses.ctc import ctc_loss
 from src.models import build_model
-from src.training.inference import load_for_inference
-from src.utils.checkpoint import save_checkpoint
-from src.utils.config import ConfigError, config_to_dict
+from src.utils.config import ConfigError
 from src.utils.masks import make_pad_mask
 
-from tests.models.tiny import FEAT, VOCAB, overfit_one_batch, tiny_config, toy_batch
+from tests.models.tiny import FEAT, VOCAB, assert_checkpoint_decodes_as_trained, overfit_one_batch, tiny_config, toy_batch
 
 
 def _model(layers=(1,), self_conditioning=False, weight=0.3, num_layers=3, seed=0, block="conformer"):
@@ -173,14 +170,6 @@ def test_overfit_one_batch_with_self_conditioning():
 def test_a_self_conditioned_checkpoint_decodes_as_trained(tmp_path):
     """The feedback layer and the taps travel in the checkpoint's config and weights (eval, infer, serve)."""
     cfg = tiny_config("ctc")
-    cfg.data.feat_dim = FEAT
     cfg.model.encoder.num_layers, cfg.model.encoder.inter_ctc_layers, cfg.model.encoder.self_conditioning = 3, [1, 2], True
-    tok = CharTokenizer.from_alphabet()
-    torch.manual_seed(0)
-    model = build_model(cfg, tok.vocab_size, FEAT).eval()
-    path = tmp_path / "sc.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "config": config_to_dict(cfg), "tokenizer": tok.to_json()})
-    loaded, _, loaded_cfg = load_for_inference(path)
+    loaded, loaded_cfg = assert_checkpoint_decodes_as_trained(cfg, tmp_path)
     assert loaded_cfg.model.encoder.inter_ctc_layers == [1, 2] and loaded.encoder.condition is not None
-    feats, lens = torch.randn(2, 40, FEAT), torch.tensor([40, 31])
-    torch.testing.assert_close(loaded.ctc_log_probs(feats, lens)[0], model.ctc_log_probs(feats, lens)[0])

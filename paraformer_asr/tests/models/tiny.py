@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
+from src.data.tokenizer import CharTokenizer
 from src.models import build_model
-from src.utils.config import ExperimentConfig
+from src.training.inference import load_for_inference
+from src.utils.checkpoint import save_checkpoint
+from src.utils.config import ExperimentConfig, config_to_dict
 
 VOCAB, FEAT = 12, 16
 
@@ -62,3 +67,18 @@ def overfit_one_batch(model: torch.nn.Module, batch: dict, *, steps: int = 150, 
         first = first if first is not None else out["loss"].item()
     model.eval()
     return first, model(batch["feats"], batch["feat_lens"], batch["tokens"], batch["token_lens"])
+
+
+def assert_checkpoint_decodes_as_trained(cfg: ExperimentConfig, tmp_path: Path) -> tuple[torch.nn.Module, ExperimentConfig]:
+    """Build ``cfg``'s CTC model, save it as training does, load it as eval/infer/serve do, and check
+    both give the same CTC log-probs; returns (the loaded model, its config) for further checks."""
+    cfg.data.feat_dim = FEAT
+    tok = CharTokenizer.from_alphabet()
+    torch.manual_seed(0)
+    model = build_model(cfg, tok.vocab_size, FEAT).eval()
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "config": config_to_dict(cfg), "tokenizer": tok.to_json()})
+    loaded, _, loaded_cfg = load_for_inference(path)
+    feats, lens = torch.randn(2, 40, FEAT), torch.tensor([40, 31])
+    torch.testing.assert_close(loaded.ctc_log_probs(feats, lens)[0], model.ctc_log_probs(feats, lens)[0])
+    return loaded, loaded_cfg
