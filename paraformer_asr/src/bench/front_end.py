@@ -71,11 +71,10 @@ def bench_front_end(shapes: tuple[tuple[int, int, int, int], ...] = DEFAULT_SHAP
 
 
 def markdown(rows: list[dict[str, Any]], impls: tuple[str, ...] = IMPLS) -> str:
-    head = " | ".join(f"{i} ms" for i in impls)
-    lines = [f"| B | T | F | C | {head} | " + " | ".join(f"{i} / ours" for i in impls if i != "ours") + " |",
-             "|" + "---|" * (4 + len(impls) + sum(i != "ours" for i in impls))]
+    others = [i for i in impls if i != "ours"] if "ours" in impls else []  # a ratio column each
+    head = [f"{i} ms" for i in impls] + [f"{i} / ours" for i in others]
+    lines = ["| B | T | F | C | " + " | ".join(head) + " |", "|" + "---|" * (4 + len(head))]
     for r in rows:
-        times = " | ".join(f"{r[f'{i}_ms']:.1f}" for i in impls)
-        ratios = " | ".join(f"{r[f'{i}_over_ours']:.2f}x" for i in impls if i != "ours" and f"{i}_over_ours" in r)
-        lines.append(f"| {r['batch']} | {r['frames']} | {r['bins']} | {r['channels']} | {times} | {ratios} |")
+        cells = [f"{r[f'{i}_ms']:.1f}" for i in impls] + [f"{r[f'{i}_over_ours']:.2f}x" for i in others]
+        lines.append(f"| {r['batch']} | {r['frames']} | {r['bins']} | {r['channels']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

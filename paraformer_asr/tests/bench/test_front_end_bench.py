@@ -33,6 +33,9 @@ def test_bench_rows_hold_positive_times_and_their_ratios():
         assert abs(r["conv2d_over_ours"] - r["conv2d_ms"] / r["ours_ms"]) < 1e-12
     table = markdown(rows)
     assert table.count("\n") == 3 and "| 2 | 15 | 9 | 3 |" in table
+    for impls in (IMPLS, ("ours",), ("conv2d", "tap_linear")):  # every row has the header's columns, none empty
+        lines = markdown(bench_front_end(((1, 7, 7, 2),), impls=impls, warmup=0, repeats=1), impls).splitlines()
+        assert len({line.count("|") for line in lines}) == 1 and "|  |" not in "".join(lines), lines
 
 
 def test_script_rejects_a_malformed_shape():
