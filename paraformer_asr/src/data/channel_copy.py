@@ -15,7 +15,6 @@ Channels (:data:`CHANNELS`):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,6 +25,7 @@ from src.data.audio import resample, write_wav
 from src.data.audio_backends import read_audio
 from src.data.augment.telephone import band_limit
 from src.data.manifest import read_manifest
+from src.data.real_speech import write_manifest
 
 NARROWBAND_SR = 8000
 
@@ -76,7 +76,7 @@ def copy_through_channel(manifest: str | Path, out_dir: str | Path, channel: str
         write_wav(out_dir / name, wave, sr)
         lines.append({"audio_filepath": name, "duration": round(wave.numel() / sr, 4), "text": entry.text,
                       **entry.extra, "channel": channel})
-    out_manifest.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    write_manifest(out_manifest, lines)
     return out_manifest
 
 
