@@ -15,6 +15,7 @@ Channels (:data:`CHANNELS`):
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -70,13 +71,20 @@ def copy_through_channel(manifest: str | Path, out_dir: str | Path, channel: str
         raise FileExistsError(f"{out_manifest} exists; remove it or choose another --out")
     (out_dir / "wavs").mkdir(parents=True, exist_ok=True)
     lines: list[dict[str, Any]] = []
+    clipped = []
     for i, entry in enumerate(tqdm(entries, desc=f"{channel} copy of {Path(manifest).name}", disable=not progress)):
         wave, sr = apply(read_audio(entry.audio_path, target_sr=sample_rate), sample_rate)
         name = f"wavs/{i:06d}_{entry.audio_path.stem}.wav"  # the index keeps equal stems from other folders apart
+        if wave.abs().max() > 1.0:  # the filters can overshoot a full-scale input; 16-bit PCM clips it
+            clipped.append(name)
         write_wav(out_dir / name, wave, sr)
         lines.append({"audio_filepath": name, "duration": round(wave.numel() / sr, 4), "text": entry.text,
                       **entry.extra, "channel": channel})
     write_manifest(out_manifest, lines)
+    if clipped:
+        warnings.warn(f"{len(clipped)} of {len(lines)} utterances exceed full scale after the {channel} channel and were "
+                      f"clipped when written (first: {out_dir / clipped[0]}); lower the input level to avoid it",
+                      stacklevel=2)
     return out_manifest
 
 

@@ -4,6 +4,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,18 @@ def test_script_writes_the_manifest(tmp_path):
     assert f"wrote {out}" in run.stdout and len(out.read_text().splitlines()) == 2
     again = subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, timeout=120)
     assert again.returncode == 1 and "exists" in again.stderr
+
+
+def test_clipping_is_reported_not_silent(tmp_path):
+    """A full-scale square wave overshoots after the filters (Gibbs); the copy says so."""
+    t = torch.arange(SR // 2, dtype=torch.float64) / SR
+    square = torch.sign(torch.sin(2 * math.pi * 440 * t)).float() * 0.999
+    write_wav(tmp_path / "loud.wav", square, SR)
+    (tmp_path / "loud.jsonl").write_text(json.dumps({"audio_filepath": "loud.wav", "duration": 0.5, "text": "loud"}) + "\n")
+    with pytest.warns(UserWarning, match="1 of 1 utterances exceed full scale"):
+        copy_through_channel(tmp_path / "loud.jsonl", tmp_path / "out", "8k", progress=False)
+    (tmp_path / "quiet").mkdir()
+    manifest = write_manifest(tmp_path / "quiet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the quiet tones of the other tests give no warning
+        copy_through_channel(manifest, tmp_path / "quiet" / "out", "telephone", progress=False)
