@@ -12,10 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python scripts/train.py` from the project folder
 
-from src.training import distributed  # noqa: E402
-from src.training.trainer import TrainingInterrupted, train  # noqa: E402
-from src.utils.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from src.utils.config import ConfigError, ExperimentConfig, apply_overrides, config_from_dict, load_config_or_exit  # noqa: E402
+# These three import no torch: the config is read before torch loads (see main()).
+from src.utils import openmp  # noqa: E402
+from src.utils.config import ConfigError, ExperimentConfig, apply_overrides, config_from_dict, load_config, load_config_or_exit  # noqa: E402
 from src.utils.logging import make_run_dir, resolve_run_path  # noqa: E402
 
 
@@ -30,6 +29,13 @@ def main() -> int:
     args = parser.parse_args()
 
     overrides = list(args.override) + ([f"training.device={args.device}"] if args.device else [])
+    # OpenMP fixes its wait policy when torch loads, so it is chosen from the config first: with
+    # data workers, idle model threads sleep and the model can use every core (src/utils/openmp.py).
+    openmp.prefer_passive_waits(planned_num_workers(args, overrides))
+    # Everything below imports torch.
+    from src.training import distributed
+    from src.utils.checkpoint import CheckpointError, load_checkpoint
+
     if args.resume and not args.config:
         # Resume with the checkpoint's own config so a run cannot silently change shape.
         try:
@@ -54,7 +60,26 @@ def main() -> int:
         distributed.teardown()
 
 
+def planned_num_workers(args: argparse.Namespace, overrides: list[str]) -> int:
+    """data.num_workers of the run about to start, read without torch; 0 where it cannot be known.
+
+    A resumed run without --config is read from its run folder's config.yaml (the checkpoint's
+    own config needs torch to load); the trainer warns if the thread count then differs.
+    """
+    if not (args.config or args.resume):
+        return 0
+    path = args.config or (resolve_run_path(args.resume).resolve().parent.parent / "config.yaml")
+    try:
+        return load_config(path, overrides).data.num_workers
+    except (ConfigError, OSError):
+        return 0  # load_config_or_exit (or the checkpoint) reports a bad config properly below
+
+
 def run(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
+    from src.training import distributed
+    from src.training.trainer import TrainingInterrupted, train
+    from src.utils.checkpoint import CheckpointError
+
     if args.resume and not args.run_name:
         run_dir = resolve_run_path(args.resume).resolve().parent.parent  # runs/<name>/checkpoints/latest.pt
     else:

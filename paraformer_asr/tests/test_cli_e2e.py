@@ -136,3 +136,20 @@ def test_eval_vtln_needs_the_ctc_model_on_audio(trained):
     assert res.returncode == 2 and "--vtln-warps: VTLN decodes the CTC model" in res.stderr
     res = run("scripts/eval.py", "--checkpoint", trained, "--vtln-warps", "0.9,x")
     assert res.returncode == 2 and "--vtln-warps" in res.stderr
+
+
+@pytest.mark.slow  # two subprocesses
+@pytest.mark.parametrize("workers,reason", [
+    (1, "auto: 1 cores shared with 1 data workers, OMP_WAIT_POLICY=PASSIVE"),
+    (0, "auto: 1 cores - 0 data workers"),
+])
+def test_train_sets_the_openmp_wait_policy_before_torch_loads(tmp_path, workers, reason):
+    """The policy is chosen from the config in scripts/train.py, and the trainer sees it (first log line)."""
+    env = {k: v for k, v in ENV.items() if k != "OMP_WAIT_POLICY"}
+    res = subprocess.run(
+        [sys.executable, "scripts/train.py", "--config", "configs/tiny_ctc.yaml", "--runs-dir", str(tmp_path),
+         "--run-name", "omp", "--override", f"data.num_workers={workers}", "training.max_steps=1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    first = (tmp_path / "omp" / "train.log").read_text().splitlines()[0]
+    assert f"threads=1 ({reason})" in first, first

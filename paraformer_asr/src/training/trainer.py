@@ -47,6 +47,7 @@ from src.training.compile_fallback import compile_or_eager
 from src.training.evaluate import decode_options, evaluate
 from src.training.plots import plot_cif, plot_curves
 from src.training.schedule import lr_at
+from src.utils import openmp
 from src.utils.amp import AmpChoice, autocast_model, resolve_amp, sdpa_bf16_warning
 from src.utils.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from src.utils.config import ConfigError, ExperimentConfig, config_to_dict, dump_config
@@ -142,8 +143,10 @@ def amp_setup(cfg: ExperimentConfig, device: torch.device) -> tuple[AmpChoice, t
     return amp, torch.amp.GradScaler("cuda", enabled=amp.uses_grad_scaler)
 
 
-# torch's own default (physical cores, or OMP_NUM_THREADS), read once before any train() changes it.
+# torch's own default (physical cores, or OMP_NUM_THREADS) and OpenMP's wait policy, both read
+# once, when torch loaded: before any train() changes the thread count.
 TORCH_DEFAULT_THREADS = torch.get_num_threads()
+OPENMP_WAITS_PASSIVELY = openmp.waits_passively()
 
 
 def prune_epoch_checkpoints(ckpt_dir: Path, keep: int) -> None:
@@ -154,14 +157,18 @@ def prune_epoch_checkpoints(ckpt_dir: Path, keep: int) -> None:
 
 
 def choose_num_threads(setting: int | str, device: torch.device, num_workers: int, *,
-                       cores: int | None = None, processes_per_node: int = 1) -> tuple[int | None, str]:
+                       cores: int | None = None, processes_per_node: int = 1,
+                       passive_waits: bool | None = None) -> tuple[int | None, str]:
     """Intra-op threads for training: (threads or None = leave torch's default, why), for the log.
 
     On the CPU, ``auto`` gives this process its share of torch's default thread count (``cores``;
-    ``processes_per_node`` DDP processes share them) minus one per DataLoader worker, so with no
-    workers nothing changes from torch's default; a worker augmenting and
-    computing features keeps a core busy. Measured on 2 cores with one worker
-    (paraformer_speech_robust.yaml): 2 threads 1.10 s/step, 1 thread 0.90 s/step.
+    ``processes_per_node`` DDP processes share them). DataLoader workers that augment and compute
+    features keep cores busy part of each step. Where OpenMP's idle threads sleep
+    (``passive_waits``; scripts/train.py sets ``OMP_WAIT_POLICY=PASSIVE`` when there are workers,
+    src/utils/openmp.py) the model takes the whole share and the workers fill its gaps; where
+    they spin, each worker gets a core of its own. Measured on 2 cores with one worker
+    (ctc_speech_robust.yaml, fp32): 1 thread 0.83-0.87 s/step, 2 spinning threads 0.73-0.75,
+    2 sleeping threads 0.63.
     """
     if device.type != "cpu":
         return None, f"torch default on {device.type}"
@@ -171,7 +178,11 @@ def choose_num_threads(setting: int | str, device: torch.device, num_workers: in
         return setting, "training.num_threads"
     if cores is None:
         cores = TORCH_DEFAULT_THREADS
+    if passive_waits is None:
+        passive_waits = OPENMP_WAITS_PASSIVELY
     share = max(1, cores // max(processes_per_node, 1))
+    if num_workers and passive_waits:
+        return share, f"auto: {share} cores shared with {num_workers} data workers, OMP_WAIT_POLICY=PASSIVE"
     threads = max(1, share - num_workers)
     return threads, f"auto: {share} cores - {num_workers} data workers"
 
@@ -242,6 +253,7 @@ def train(
         total_steps = min(total_steps, tc.max_steps)
 
     step, start_epoch, start_batch, best_cer, train_seconds = 0, 0, 0, float("inf"), 0.0
+    saved_threads = None  # the intra-op thread count the resumed run trained with
     epoch_sums: dict[str, float] = {}
     history: list[dict[str, Any]] = []
     if state:
@@ -255,6 +267,7 @@ def train(
         # before the saved position are trained on again; none is skipped.
         start_batch = state["batch_in_epoch"] // world
         best_cer, train_seconds = state["best_cer"], state["train_seconds"]
+        saved_threads = state.get("num_threads")
         epoch_sums, history = dict(state["epoch_loss_sums"]), list(state["history"])
         per_rank = state.get("rng_per_rank") or []
         restore_rng_state(per_rank[rank] if len(per_rank) == world else state["rng"])
@@ -288,6 +301,10 @@ def train(
         f"{tc.batch_size * world * tc.grad_accum_steps} utterances per optimizer step"
         + (f" | resumed from {resume} at step {step} (epoch {start_epoch + 1}, batch {start_batch})" if resume else "")
     )
+    if device.type == "cpu" and saved_threads not in (None, torch.get_num_threads()):
+        logger.info(f"warning: the run trained with {saved_threads} threads and resumes with {torch.get_num_threads()}: "
+                    "float sums add up in another order, so it will not continue bit-identically; for an exact "
+                    f"resume add --override training.num_threads={saved_threads}")
     if advice := sdpa_bf16_warning(amp, cfg.model.attention_impl):
         logger.info(f"warning: {advice}")
 
@@ -310,6 +327,7 @@ def train(
             "tokenizer": tokenizer.to_json(),
             "history": list(logger.history),
             "num_params": num_params,
+            "num_threads": torch.get_num_threads(),  # resuming with another count is not bit-identical
             "extra": {},  # room for more real-audio state
         } | ({"cmvn": cmvn.to_dict()} if cmvn is not None else {})
 

@@ -38,3 +38,25 @@ def test_auto_starts_from_torchs_default_thread_count(monkeypatch):
     monkeypatch.setattr("src.training.trainer.TORCH_DEFAULT_THREADS", 3)
     assert choose_num_threads("auto", CPU, 1)[0] == 2
     assert choose_num_threads("auto", CPU, 0)[0] == 3
+
+
+@pytest.mark.parametrize("cores,workers,procs,expected", [
+    (2, 1, 1, 2),   # the robust recipe on 2 cores: the worker fills the model's gaps
+    (8, 1, 2, 4),   # two DDP processes on 8 cores: 4 each
+])
+def test_auto_with_sleeping_openmp_threads_gives_the_model_the_whole_share(cores, workers, procs, expected):
+    threads, why = choose_num_threads("auto", CPU, workers, cores=cores, processes_per_node=procs, passive_waits=True)
+    assert threads == expected
+    assert f"{cores // procs} cores shared with {workers} data workers, OMP_WAIT_POLICY=PASSIVE" in why
+
+
+def test_without_workers_the_wait_policy_changes_nothing():
+    assert choose_num_threads("auto", CPU, 0, cores=2, passive_waits=True) == \
+        choose_num_threads("auto", CPU, 0, cores=2, passive_waits=False)
+
+
+def test_auto_reads_the_wait_policy_torch_loaded_with(monkeypatch):
+    monkeypatch.setattr("src.training.trainer.OPENMP_WAITS_PASSIVELY", True)
+    assert choose_num_threads("auto", CPU, 1, cores=2)[0] == 2
+    monkeypatch.setattr("src.training.trainer.OPENMP_WAITS_PASSIVELY", False)
+    assert choose_num_threads("auto", CPU, 1, cores=2)[0] == 1

@@ -221,3 +221,19 @@ def test_keep_epoch_checkpoints_must_not_be_negative(tmp_path):
     cfg = tiny_cfg("data.train_size=8", "training.keep_epoch_checkpoints=-1")
     with pytest.raises(trainer.ConfigError, match="training.keep_epoch_checkpoints=-1"):
         trainer.train(cfg, make_run_dir(None, "bad", tmp_path), console=False, make_plots=False)
+
+
+def test_resuming_with_another_thread_count_says_it_will_not_be_bit_identical(tmp_path):
+    run_dir = make_run_dir(None, "threads", tmp_path)
+    trainer.train(tiny_cfg("data.train_size=16", "training.num_epochs=1", "training.num_threads=1"), run_dir,
+                  console=False, make_plots=False)
+    latest = run_dir / "checkpoints" / "latest.pt"
+    assert load_checkpoint(latest)["num_threads"] == 1
+    trainer.train(tiny_cfg("data.train_size=16", "training.num_epochs=2", "training.num_threads=1"), run_dir,
+                  resume=latest, console=False, make_plots=False)
+    assert "resumes with" not in (run_dir / "train.log").read_text()
+    trainer.train(tiny_cfg("data.train_size=16", "training.num_epochs=3", "training.num_threads=2"), run_dir,
+                  resume=latest, console=False, make_plots=False)
+    log = (run_dir / "train.log").read_text()
+    assert "the run trained with 1 threads and resumes with 2" in log
+    assert "--override training.num_threads=1" in log
