@@ -194,9 +194,10 @@ class TrainingConfig:
     # AdamW's update as one fused kernel over all parameters (torch.optim's fused=True) instead of
     # a Python loop of ~10 small ops per tensor; auto = fused where this torch supports it.
     fused_optimizer: bool | Literal["auto"] = "auto"
-    # torch's intra-op threads on the CPU. auto = torch's default thread count minus
-    # data.num_workers (each busy worker holds a core; a model thread sharing it waits at
-    # every parallel region's barrier), at least 1. Ignored on CUDA. src/training/trainer.py.
+    # torch's intra-op threads on the CPU. auto = torch's default thread count; with
+    # data.num_workers > 0 that count if OpenMP's idle threads sleep (OMP_WAIT_POLICY=PASSIVE,
+    # which scripts/train.py sets then), else minus one per worker, at least 1 (a spinning model
+    # thread on a worker's core waits at every barrier). Ignored on CUDA. src/training/trainer.py.
     num_threads: int | Literal["auto"] = "auto"
     deterministic: bool = False
     log_every: int = 20  # steps between train.log lines
