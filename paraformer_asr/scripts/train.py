@@ -29,14 +29,17 @@ def main() -> int:
     args = parser.parse_args()
 
     overrides = list(args.override) + ([f"training.device={args.device}"] if args.device else [])
-    # OpenMP fixes its wait policy when torch loads, so it is chosen from the config first: with
-    # data workers, idle model threads sleep and the model can use every core (src/utils/openmp.py).
-    openmp.prefer_passive_waits(planned_num_workers(args, overrides))
+    if not (args.config or args.resume):
+        parser.error("--config is required (or --resume CHECKPOINT)")
+    # OpenMP fixes its wait policy when torch loads, so the config is read first: with data
+    # workers, idle model threads sleep and the model can use every core (src/utils/openmp.py).
+    cfg = load_config_or_exit(args.config, overrides) if args.config else None
+    openmp.prefer_passive_waits(cfg.data.num_workers if cfg else run_folder_num_workers(args.resume, overrides))
     # Everything below imports torch.
     from src.training import distributed
     from src.utils.checkpoint import CheckpointError, load_checkpoint
 
-    if args.resume and not args.config:
+    if cfg is None:
         # Resume with the checkpoint's own config so a run cannot silently change shape.
         try:
             stored = load_checkpoint(resolve_run_path(args.resume))["config"]
@@ -48,10 +51,6 @@ def main() -> int:
         except ConfigError as e:
             print(f"config error: {e}", file=sys.stderr)
             return 2
-    else:
-        if not args.config:
-            parser.error("--config is required (or --resume CHECKPOINT)")
-        cfg = load_config_or_exit(args.config, overrides)
 
     distributed.setup(cfg.training.device)  # joins torchrun's process group; a no-op under plain python
     try:
@@ -60,19 +59,16 @@ def main() -> int:
         distributed.teardown()
 
 
-def planned_num_workers(args: argparse.Namespace, overrides: list[str]) -> int:
-    """data.num_workers of the run about to start, read without torch; 0 where it cannot be known.
+def run_folder_num_workers(checkpoint: str, overrides: list[str]) -> int:
+    """data.num_workers of the run a checkpoint belongs to, from its folder's config.yaml; 0 if unreadable.
 
-    A resumed run without --config is read from its run folder's config.yaml (the checkpoint's
-    own config needs torch to load); the trainer warns if the thread count then differs.
+    Read without torch (the checkpoint's own config needs torch to load it); should the two
+    differ, the trainer warns that the thread count changed.
     """
-    if not (args.config or args.resume):
-        return 0
-    path = args.config or (resolve_run_path(args.resume).resolve().parent.parent / "config.yaml")
     try:
-        return load_config(path, overrides).data.num_workers
+        return load_config(resolve_run_path(checkpoint).resolve().parent.parent / "config.yaml", overrides).data.num_workers
     except (ConfigError, OSError):
-        return 0  # load_config_or_exit (or the checkpoint) reports a bad config properly below
+        return 0  # the checkpoint's own config is checked, and reported, below
 
 
 def run(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
